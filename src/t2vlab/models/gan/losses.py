@@ -1,0 +1,52 @@
+"""GAN objectives. Each takes discriminator logits (any shape) and returns a scalar.
+
+`family` tells the training wrapper which models a loss fits.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+class GANBCELoss:
+    """The write-up's loss, as BCE with logits (numerically safe, same optimum)."""
+
+    family = "gan"
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def generator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-fake).mean()
+
+
+class GANHingeLoss:
+    family = "gan"
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+    def generator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return -fake.mean()
+
+
+class GANR3Loss:
+    """Relativistic pairing loss (R3GAN); the wrapper adds gamma/2 * (R1 + R2) gradient penalties."""
+
+    family = "gan"
+
+    def __init__(self, gamma: float = 0.1) -> None:
+        if gamma < 0:
+            raise ValueError(f"loss.gamma={gamma} is invalid; allowed: >= 0")
+        self.gamma = gamma
+
+    def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(fake - real).mean()
+
+    def generator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return F.softplus(real - fake).mean()
+
+    @staticmethod
+    def gradient_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """E |grad_x D(x)|^2, kept in the graph so it can be minimised."""
+        (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+        return grad.square().flatten(1).sum(1).mean()
