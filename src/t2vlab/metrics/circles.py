@@ -27,7 +27,8 @@ class Track:
     size: int
 
 
-def track(video: torch.Tensor | np.ndarray, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Track:
+def track(video: torch.Tensor | np.ndarray,
+          background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Track:
     """video: float (T, C, H, W) in [0, 1]."""
     v = torch.as_tensor(video, dtype=torch.float32)
     bg = torch.tensor(background, dtype=torch.float32).view(1, 3, 1, 1)
