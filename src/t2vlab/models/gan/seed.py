@@ -23,6 +23,9 @@ class SeedGenerator(nn.Module):
             nn.ConvTranspose2d(64, 3, 4, 2, 1), nn.Tanh(),  # 32 -> 64
         )
 
+    def noise_shape(self, num_frames: int) -> tuple[int, ...]:
+        return (num_frames, self.noise_dim)  # fresh noise per frame, as in the write-up
+
     def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """noise (B, T, noise_dim): one vector per frame -> video (B, T, 3, 64, 64) in [-1, 1]."""
         B, T, _ = noise.shape

@@ -1,0 +1,100 @@
+"""The thin LightningModule for the GAN family: manual optimisation of any generator/discriminator pair.
+
+A generator offers `noise_shape(num_frames)` and `forward(noise, ids, mask) -> (B,T,3,H,W) in [-1,1]`;
+a discriminator offers `forward(video, ids, mask) -> logits`. The loss object decides the objective.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from t2vlab.models.gan.losses import GANR3Loss
+from t2vlab.text.tokenizer import WordTokenizer
+
+
+class GANModule(pl.LightningModule):
+    family = "gan"
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
+                 lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+                 ema_decay: float | None = None) -> None:
+        super().__init__()
+        for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
+            if not value > 0:
+                raise ValueError(f"model.{key}={value} is invalid; allowed: > 0")
+        if getattr(loss, "family", None) != self.family:
+            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} "
+                             f"family and does not fit a GAN model")
+        self.save_hyperparameters(ignore=["generator", "discriminator", "loss"])
+        self.automatic_optimization = False
+        self.generator, self.discriminator, self.loss = generator, discriminator, loss
+        self.tokenizer = WordTokenizer(vocab)
+        self.ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
+
+    def configure_optimizers(self):
+        betas = tuple(self.hparams.betas)
+        return (torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas),
+                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas))
+
+    def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenizer(texts)
+        return ids.to(self.device), mask.to(self.device)
+
+    def _noise(self, batch: int, num_frames: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        shape = (batch, *self.generator.noise_shape(num_frames))
+        return torch.randn(shape, generator=gen).to(self.device)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        real = batch["video"] * 2 - 1  # (B,T,3,H,W) in [-1, 1]
+        B, T = real.shape[:2]
+        ids, mask = self._text(batch["text"])
+        penalised = isinstance(self.loss, GANR3Loss) and self.loss.gamma > 0
+
+        fake = self.generator(self._noise(B, T), ids, mask).detach()
+        if penalised:
+            real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
+        d_real, d_fake = self.discriminator(real, ids, mask), self.discriminator(fake, ids, mask)
+        loss_d = self.loss.discriminator(d_real, d_fake)
+        if penalised:
+            r1 = self.loss.gradient_penalty(d_real, real)
+            r2 = self.loss.gradient_penalty(d_fake, fake)
+            loss_d = loss_d + self.loss.gamma / 2 * (r1 + r2)
+            self.log_dict({"train/r1": r1.detach(), "train/r2": r2.detach()})
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt_d.step()
+
+        fake = self.generator(self._noise(B, T), ids, mask)
+        d_fake = self.discriminator(fake, ids, mask)
+        d_real = self.discriminator(real.detach(), ids, mask).detach()
+        loss_g = self.loss.generator(d_real, d_fake)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self._update_ema()
+        self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach()}, prog_bar=True)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = self.hparams.ema_decay
+        for e, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+            e.lerp_(p, 1 - d)
+        for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
+            e.copy_(b)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
+        """(B, T, C, H, W) in [0, 1]; the same seed gives the same videos."""
+        if num_frames < 1:
+            raise ValueError(f"num_frames={num_frames} is invalid; allowed: >= 1")
+        net = self.ema if self.ema is not None else self.generator
+        ids, mask = self._text(prompts)
+        noise = self._noise(len(prompts), num_frames, torch.Generator().manual_seed(seed))
+        return ((net(noise, ids, mask).float() + 1) / 2).clamp(0, 1)

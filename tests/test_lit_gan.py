@@ -1,0 +1,50 @@
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from t2vlab.data.circles import PROMPT_MOTIONS
+from t2vlab.data.datamodule import CirclesDataModule
+from t2vlab.lit.gan import GANModule
+from t2vlab.models.gan.losses import GANBCELoss, GANHingeLoss, GANR3Loss
+from t2vlab.models.gan.seed import SeedDiscriminator, SeedGenerator
+from t2vlab.text.tokenizer import WordTokenizer, split_words
+
+VOCAB = sorted({w for p in PROMPT_MOTIONS for w in split_words(p)})
+
+
+def seed_module(loss, **kw):
+    g = SeedGenerator(vocab_size=len(WordTokenizer(VOCAB)))
+    return GANModule(g, SeedDiscriminator(), loss, VOCAB, **kw)
+
+
+@pytest.mark.parametrize("loss", [GANBCELoss(), GANHingeLoss(), GANR3Loss(gamma=0.1)])
+def test_seed_gan_fast_dev_run_updates_both_networks(loss):
+    module = seed_module(loss, ema_decay=0.9)
+    before_g = [p.clone() for p in module.generator.parameters()]
+    before_d = [p.clone() for p in module.discriminator.parameters()]
+    dm = CirclesDataModule({"num_videos": 8}, batch_size=4)
+    trainer = pl.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=dm)
+    for before, net in ((before_g, module.generator), (before_d, module.discriminator)):
+        assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert torch.isfinite(trainer.callback_metrics["train/loss_d"])
+
+
+def test_generate_is_seeded_and_in_unit_range():
+    module = seed_module(GANBCELoss()).eval()
+    a = module.generate(["circle moving up-right", "circle shrinking"], num_frames=16, seed=1)
+    b = module.generate(["circle moving up-right", "circle shrinking"], num_frames=16, seed=1)
+    assert a.shape == (2, 16, 3, 64, 64) and torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_bad_learning_rate_and_foreign_loss_are_refused():
+    with pytest.raises(ValueError, match="lr_g=0.*> 0"):
+        seed_module(GANBCELoss(), lr_g=0)
+
+    class SplitterLoss:
+        family = "splitter"
+
+    with pytest.raises(ValueError, match="splitter.*does not fit"):
+        seed_module(SplitterLoss())
