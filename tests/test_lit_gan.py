@@ -7,6 +7,7 @@ from t2vlab.data.datamodule import CirclesDataModule
 from t2vlab.lit.gan import GANModule
 from t2vlab.models.gan.losses import GANBCELoss, GANHingeLoss, GANR3Loss
 from t2vlab.models.gan.seed import SeedDiscriminator, SeedGenerator
+from t2vlab.models.gan.video import VideoDiscriminator, VideoGenerator
 from t2vlab.text.tokenizer import WordTokenizer, split_words
 
 VOCAB = sorted({w for p in PROMPT_MOTIONS for w in split_words(p)})
@@ -29,6 +30,24 @@ def test_seed_gan_fast_dev_run_updates_both_networks(loss):
     for before, net in ((before_g, module.generator), (before_d, module.discriminator)):
         assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
     assert torch.isfinite(trainer.callback_metrics["train/loss_d"])
+
+
+@pytest.mark.parametrize("loss", [GANHingeLoss(), GANR3Loss(gamma=0.1)])
+def test_video_gan_fast_dev_run_and_any_length(loss):
+    n = len(WordTokenizer(VOCAB))
+    g, d = VideoGenerator(n, base_channels=32), VideoDiscriminator(n, base_channels=8)
+    module = GANModule(g, d, loss, VOCAB)
+    dm = CirclesDataModule({"num_videos": 8}, batch_size=4)
+    trainer = pl.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=dm)
+    assert torch.isfinite(trainer.callback_metrics["train/loss_g"])
+    assert module.generate(["circle moving up-right"], num_frames=16).shape == (1, 16, 3, 64, 64)
+
+
+def test_video_gan_refuses_image_size_it_cannot_make():
+    with pytest.raises(ValueError, match="image_size=48.*allowed"):
+        VideoGenerator(10, image_size=48)
 
 
 def test_generate_is_seeded_and_in_unit_range():

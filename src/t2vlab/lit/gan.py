@@ -1,7 +1,8 @@
-"""The thin LightningModule for the GAN family: manual optimisation of any generator/discriminator pair.
+"""The thin LightningModule for the GAN family: manual optimisation of any generator and discriminator.
 
-A generator offers `noise_shape(num_frames)` and `forward(noise, ids, mask) -> (B,T,3,H,W) in [-1,1]`;
-a discriminator offers `forward(video, ids, mask) -> logits`. The loss object decides the objective.
+A generator offers `noise_shape(num_frames)` and
+`forward(noise, ids, mask, num_frames) -> (B,T,3,H,W) in [-1,1]`; a discriminator offers
+`forward(video, ids, mask) -> logits`. The loss object decides the objective.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class GANModule(pl.LightningModule):
         ids, mask = self._text(batch["text"])
         penalised = isinstance(self.loss, GANR3Loss) and self.loss.gamma > 0
 
-        fake = self.generator(self._noise(B, T), ids, mask).detach()
+        fake = self.generator(self._noise(B, T), ids, mask, T).detach()
         if penalised:
             real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
         d_real, d_fake = self.discriminator(real, ids, mask), self.discriminator(fake, ids, mask)
@@ -69,7 +70,7 @@ class GANModule(pl.LightningModule):
         self.manual_backward(loss_d)
         opt_d.step()
 
-        fake = self.generator(self._noise(B, T), ids, mask)
+        fake = self.generator(self._noise(B, T), ids, mask, T)
         d_fake = self.discriminator(fake, ids, mask)
         d_real = self.discriminator(real.detach(), ids, mask).detach()
         loss_g = self.loss.generator(d_real, d_fake)
@@ -97,4 +98,4 @@ class GANModule(pl.LightningModule):
         net = self.ema if self.ema is not None else self.generator
         ids, mask = self._text(prompts)
         noise = self._noise(len(prompts), num_frames, torch.Generator().manual_seed(seed))
-        return ((net(noise, ids, mask).float() + 1) / 2).clamp(0, 1)
+        return ((net(noise, ids, mask, num_frames).float() + 1) / 2).clamp(0, 1)

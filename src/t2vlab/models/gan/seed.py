@@ -26,7 +26,8 @@ class SeedGenerator(nn.Module):
     def noise_shape(self, num_frames: int) -> tuple[int, ...]:
         return (num_frames, self.noise_dim)  # fresh noise per frame, as in the write-up
 
-    def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+                num_frames: int | None = None) -> torch.Tensor:
         """noise (B, T, noise_dim): one vector per frame -> video (B, T, 3, 64, 64) in [-1, 1]."""
         B, T, _ = noise.shape
         text = self.text(ids, mask)  # (B, text_dim)
