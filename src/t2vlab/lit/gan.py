@@ -72,8 +72,10 @@ class GANModule(pl.LightningModule):
 
         fake = self.generator(self._noise(B, T), ids, mask, T)
         d_fake = self.discriminator(fake, ids, mask)
-        d_real = self.discriminator(real.detach(), ids, mask).detach()
-        loss_g = self.loss.generator(d_real, d_fake)
+        if self.loss.relativistic:
+            with torch.no_grad():
+                d_real = self.discriminator(real.detach(), ids, mask)
+        loss_g = self.loss.generator(d_real.detach(), d_fake)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()

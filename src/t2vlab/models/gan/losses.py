@@ -1,6 +1,7 @@
 """GAN objectives. Each takes discriminator logits (any shape) and returns a scalar.
 
-`family` tells the training wrapper which models a loss fits.
+`family` tells the training wrapper which models a loss fits; `relativistic` losses need the real logits
+in the generator step too, the others do not, so the wrapper skips that discriminator pass for them.
 """
 
 import torch
@@ -11,6 +12,7 @@ class GANBCELoss:
     """The write-up's loss, as BCE with logits (numerically safe, same optimum)."""
 
     family = "gan"
+    relativistic = False
 
     def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -21,6 +23,7 @@ class GANBCELoss:
 
 class GANHingeLoss:
     family = "gan"
+    relativistic = False
 
     def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
@@ -33,6 +36,7 @@ class GANR3Loss:
     """Relativistic pairing loss (R3GAN); the wrapper adds gamma/2 * (R1 + R2) gradient penalties."""
 
     family = "gan"
+    relativistic = True
 
     def __init__(self, gamma: float = 0.1) -> None:
         if gamma < 0:
