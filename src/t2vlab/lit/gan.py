@@ -22,7 +22,7 @@ class GANModule(pl.LightningModule):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                 ema_decay: float | None = None) -> None:
+                 ema_decay: float | None = None, channels_last: bool = True) -> None:
         super().__init__()
         for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
             if not value > 0:
@@ -32,6 +32,8 @@ class GANModule(pl.LightningModule):
                              f"family and does not fit a GAN model")
         self.save_hyperparameters(ignore=["generator", "discriminator", "loss"])
         self.automatic_optimization = False
+        if channels_last:  # NHWC convolutions: about 3x faster on CPU (oneDNN), and faster on tensor cores
+            generator, discriminator = (net.to(memory_format=torch.channels_last) for net in (generator, discriminator))
         self.generator, self.discriminator, self.loss = generator, discriminator, loss
         self.tokenizer = WordTokenizer(vocab)
         self.ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None

@@ -11,9 +11,17 @@ from torch import nn
 from t2vlab.text.bag_of_words import MeanWordEmbedding
 
 
+def check_image_size(image_size: int, key: str) -> None:
+    if image_size != 64:
+        raise ValueError(f"{key}={image_size} is invalid (it follows dataset.settings.image_size); "
+                         "allowed: 64 (the write-up's fixed architecture; "
+                         "use model=video_gan for other sizes)")
+
+
 class SeedGenerator(nn.Module):
-    def __init__(self, vocab_size: int, text_dim: int = 10, noise_dim: int = 100) -> None:
+    def __init__(self, vocab_size: int, text_dim: int = 10, noise_dim: int = 100, image_size: int = 64) -> None:
         super().__init__()
+        check_image_size(image_size, "model.generator.image_size")
         self.noise_dim = noise_dim
         self.text = MeanWordEmbedding(vocab_size, text_dim)
         self.fc = nn.Linear(noise_dim + text_dim, 256 * 8 * 8)
@@ -37,8 +45,9 @@ class SeedGenerator(nn.Module):
 
 
 class SeedDiscriminator(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, image_size: int = 64) -> None:
         super().__init__()
+        check_image_size(image_size, "model.discriminator.image_size")
         self.net = nn.Sequential(
             nn.Conv2d(3, 64, 4, 2, 1), nn.LeakyReLU(0.2, True),
             nn.Conv2d(64, 128, 4, 2, 1), nn.LeakyReLU(0.2, True),

@@ -1,10 +1,12 @@
-"""A video GAN that can learn motion: one noise vector per clip, a discriminator that sees whole clips.
+"""A video GAN that learns motion: one noise vector per clip, a discriminator that judges whole clips.
 
-Generator: text + noise -> clip code; clip code + frame-time features -> per-frame code -> 2D upsampling
-decoder with coordinate channels (positions are what circles motion is about).
+Generator: text + noise -> clip code; clip code + frame-time features -> one code per frame -> a 2D
+upsampling decoder with coordinate channels (where the circle is, is what motion is about). It works at
+`render_size` and resizes to `image_size`: on circles, 32 px carries all the motion at a quarter of the cost.
+The output is linear (clamped only when sampling): a tanh saturates on the white background and starves
+the generator of gradient, which kept earlier versions from ever drawing a circle.
 Discriminator: each frame and its difference to the next through a 2D encoder, temporal 1D convolutions,
 and a projection head on the text (Miyato & Koyama's projection discriminator).
-Not yet tuned: untested against the issue's accuracy goals.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from t2vlab.text.bag_of_words import MeanWordEmbedding
@@ -32,81 +35,95 @@ def coords(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, xs, ys], dim=1)
 
 
-def doublings_from_4(image_size: int) -> int:
-    """How many 2x stages lead from 4x4 to image_size; refuses sizes the networks cannot make."""
-    stages = int(math.log2(image_size / 4)) if image_size >= 8 else 0
-    if stages < 1 or 4 * 2**stages != image_size:
-        raise ValueError(f"model.image_size={image_size} is invalid; allowed: 4 * 2^k with k >= 1 "
-                         "(8, 16, 32, 64, ...)")
+def doublings_from_4(size: int, key: str = "model.generator.image_size") -> int:
+    """How many 2x stages lead from 4x4 to `size`; refuses sizes the networks cannot make."""
+    stages = int(math.log2(size / 4)) if size >= 8 else 0
+    if stages < 1 or 4 * 2**stages != size:
+        raise ValueError(f"{key}={size} is invalid; allowed: 4 * 2^k with k >= 1 (8, 16, 32, 64, ...)")
     return stages
 
 
+def check_render_size(render_size: int, image_size: int, prefix: str) -> None:
+    doublings_from_4(render_size, f"{prefix}.render_size")
+    doublings_from_4(image_size, f"{prefix}.image_size")
+    if render_size > image_size:
+        raise ValueError(f"{prefix}.render_size={render_size} is invalid; allowed: <= image_size={image_size}")
+
+
 class UpBlock(nn.Module):
+    """2x nearest upsampling, then a 3x3 conv that also sees the pixel coordinates."""
+
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.conv = nn.Sequential(nn.Conv2d(c_in + 2, c_out, 3, padding=1), nn.LeakyReLU(0.2, True),
-                                  nn.Conv2d(c_out, c_out, 3, padding=1), nn.LeakyReLU(0.2, True))
+        self.conv = nn.Conv2d(c_in + 2, c_out, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(coords(self.up(x)))
+        return F.leaky_relu(self.conv(coords(F.interpolate(x, scale_factor=2, mode="nearest"))), 0.2)
 
 
 class VideoGenerator(nn.Module):
-    def __init__(self, vocab_size: int, image_size: int = 64, noise_dim: int = 64, text_dim: int = 64,
-                 time_dim: int = 32, base_channels: int = 128) -> None:
+    def __init__(self, vocab_size: int, image_size: int = 64, render_size: int = 32, noise_dim: int = 64,
+                 text_dim: int = 64, time_dim: int = 32, hidden: int = 256, base_channels: int = 128,
+                 text_pooling: str = "mean") -> None:
         super().__init__()
-        stages = doublings_from_4(image_size)
-        self.noise_dim, self.time_dim, self.base = noise_dim, time_dim, base_channels
-        self.text = MeanWordEmbedding(vocab_size, text_dim)
-        hidden = 256
+        check_render_size(render_size, image_size, "model.generator")
+        stages = doublings_from_4(render_size)
+        self.image_size, self.noise_dim, self.time_dim, self.base = image_size, noise_dim, time_dim, base_channels
+        self.text = MeanWordEmbedding(vocab_size, text_dim, text_pooling)
         self.clip = nn.Sequential(nn.Linear(noise_dim + text_dim, hidden), nn.LeakyReLU(0.2, True),
                                   nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, True))
         self.frame = nn.Sequential(nn.Linear(hidden + time_dim, hidden), nn.LeakyReLU(0.2, True),
                                    nn.Linear(hidden, base_channels * 16))
         chans = [max(16, base_channels // 2**i) for i in range(stages + 1)]
         self.decoder = nn.Sequential(*(UpBlock(chans[i], chans[i + 1]) for i in range(stages)))
-        self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
+        self.to_rgb = nn.Conv2d(chans[-1] + 2, 3, 3, padding=1)
 
     def noise_shape(self, num_frames: int) -> tuple[int, ...]:
         return (self.noise_dim,)  # one vector for the whole clip
 
     def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
                 num_frames: int = 10) -> torch.Tensor:
-        """noise (B, noise_dim) -> (B, T, 3, H, W) in [-1, 1]."""
-        B = noise.shape[0]
+        """noise (B, noise_dim) -> (B, T, 3, H, W), about [-1, 1]; clamped outside training."""
+        B, T = noise.shape[0], num_frames
         clip = self.clip(torch.cat([noise, self.text(ids, mask)], dim=1))  # (B, hidden)
-        tf = time_features(num_frames, self.time_dim, noise.device).to(clip.dtype)  # (T, time_dim)
-        x = torch.cat([clip.unsqueeze(1).expand(B, num_frames, -1), tf.expand(B, -1, -1)], dim=2)
-        x = self.frame(x).view(B * num_frames, self.base, 4, 4)
-        frames = torch.tanh(self.to_rgb(self.decoder(x)))
-        return frames.view(B, num_frames, *frames.shape[1:])
+        tf = time_features(T, self.time_dim, noise.device).to(clip.dtype)  # (T, time_dim)
+        x = torch.cat([clip.unsqueeze(1).expand(B, T, -1), tf.expand(B, -1, -1)], dim=2)
+        x = self.frame(x).view(B * T, self.base, 4, 4)
+        x = self.to_rgb(coords(self.decoder(x)))  # (B*T, 3, render, render)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        if not self.training:
+            x = x.clamp(-1, 1)
+        return x.view(B, T, *x.shape[1:])
 
 
 class VideoDiscriminator(nn.Module):
-    def __init__(self, vocab_size: int, image_size: int = 64, text_dim: int = 64, base_channels: int = 32,
-                 features: int = 256) -> None:
+    def __init__(self, vocab_size: int, image_size: int = 64, render_size: int = 32, text_dim: int = 64,
+                 base_channels: int = 32, features: int = 256, text_pooling: str = "mean") -> None:
         super().__init__()
-        stages = doublings_from_4(image_size)
+        check_render_size(render_size, image_size, "model.discriminator")
+        stages = doublings_from_4(render_size)
+        self.render_size = render_size
         chans = [6] + [min(features, base_channels * 2**i) for i in range(stages)]
-        layers: list[nn.Module] = []
-        for c_in, c_out in zip(chans[:-1], chans[1:], strict=True):
-            layers += [nn.Conv2d(c_in + 2, c_out, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        self.encoder = nn.ModuleList(layers)
+        self.encoder = nn.ModuleList(nn.Conv2d(a + 2, b, 4, 2, 1) for a, b in zip(chans[:-1], chans[1:], strict=True))
         self.to_feat = nn.Linear(chans[-1] * 16, features)
         self.temporal = nn.Sequential(nn.Conv1d(features, features, 3, padding=1), nn.LeakyReLU(0.2, True),
                                       nn.Conv1d(features, features, 3, padding=1), nn.LeakyReLU(0.2, True))
-        self.text = MeanWordEmbedding(vocab_size, text_dim)
+        self.text = MeanWordEmbedding(vocab_size, text_dim, text_pooling)
         self.text_proj = nn.Linear(text_dim, features)
         self.head = nn.Linear(features, 1)
 
     def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """video (B, T, 3, H, W) in [-1, 1] -> one logit per clip (B,)."""
         B, T = video.shape[:2]
-        motion = torch.cat([video[:, 1:] - video[:, :-1], torch.zeros_like(video[:, :1])], dim=1)
-        x = torch.cat([video, motion], dim=2).flatten(0, 1)  # (B*T, 6, H, W)
-        for layer in self.encoder:
-            x = layer(coords(x)) if isinstance(layer, nn.Conv2d) else layer(x)
-        h = self.to_feat(x.flatten(1)).view(B, T, -1).transpose(1, 2)  # (B, F, T)
+        x = video.flatten(0, 1)
+        if x.shape[-1] != self.render_size:
+            x = F.avg_pool2d(x, x.shape[-1] // self.render_size)
+        x = x.view(B, T, *x.shape[1:])
+        motion = torch.cat([x[:, 1:] - x[:, :-1], torch.zeros_like(x[:, :1])], dim=1)
+        x = torch.cat([x, motion], dim=2).flatten(0, 1)  # (B*T, 6, r, r)
+        for conv in self.encoder:
+            x = F.leaky_relu(conv(coords(x)), 0.2)
+        h = F.leaky_relu(self.to_feat(x.flatten(1)), 0.2).view(B, T, -1).transpose(1, 2)  # (B, F, T)
         h = self.temporal(h).mean(dim=2)  # (B, F)
         return self.head(h).squeeze(1) + (self.text_proj(self.text(ids, mask)) * h).sum(1)
