@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train test lint clean
+.PHONY: setup train evaluate test bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,15 +14,23 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# make train ARGS="model=gan loss=gan_r3"   (any Hydra overrides)
 train: $(STAMP)
-	@if [ ! -f train.py ]; then echo "train.py is not built yet (issue 2 in progress); see README"; exit 2; fi
 	$(PY) train.py $(ARGS)
+
+# make evaluate ARGS="run_dir=outputs/video_gan_circles/<time>"
+evaluate: $(STAMP)
+	$(PY) evaluate.py $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
+# training throughput, not a test: make bench ARGS="--model gan"
+bench: $(STAMP)
+	$(PY) bench/gan_throughput.py $(ARGS)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests bench train.py evaluate.py
 
 clean:
 	rm -rf $(VENV)

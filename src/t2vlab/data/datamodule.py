@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.data.circles import CirclesDataset, CirclesSettings
+from t2vlab.text.tokenizer import split_words
 
 
 class FramesView(Dataset):
@@ -48,7 +49,17 @@ class CirclesDataModule(pl.LightningDataModule):
 
     @property
     def prompts(self) -> list[str]:
+        """The training prompts (held-out ones removed)."""
         return list(self.settings.prompts)
+
+    @property
+    def vocab(self) -> list[str]:
+        """Every word of the training and held-out prompts: held-out prompts must be encodable."""
+        return sorted({w for p in self.prompts + self.holdout_prompts for w in split_words(p)})
+
+    @property
+    def frames_per_batch(self) -> int:
+        return self.batch_size * (1 if self.as_frames else self.settings.num_frames)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:

@@ -1,0 +1,23 @@
+"""Score a trained run: `python evaluate.py run_dir=outputs/<experiment>/<time>` (or ckpt_path=...).
+
+Generates K clips per prompt (training prompts and held-out ones), scores circle motion accuracy per
+prompt, prints a table and writes metrics.json + the clips under outputs/evaluate/<time>/.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from t2vlab.config import register_resolvers
+from t2vlab.tasks.evaluate import evaluate
+from t2vlab.tasks.run import run_task
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    run_task(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

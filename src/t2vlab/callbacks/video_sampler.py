@@ -1,0 +1,80 @@
+"""Lightning callback: sample a fixed prompt list every N epochs and at the end of training.
+
+Writes GIFs under `dirpath/<epoch folder>/`, appends to `dirpath/manifest.jsonl`, logs the clips (and, on
+circles, their motion accuracy) to the run's logger. Prompts default to the data module's training prompts
+plus its held-out prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+
+from t2vlab.metrics.circles import motion_accuracy, summarize
+from t2vlab.sampling import sample, write_samples
+
+
+class VideoSampler(pl.Callback):
+    def __init__(self, dirpath: str, every_n_epochs: int = 1, clips_per_prompt: int = 2, num_frames: int = 10,
+                 fps: int = 5, seed: int = 0, prompts: list[str] | None = None) -> None:
+        for key, value in (("every_n_epochs", every_n_epochs), ("clips_per_prompt", clips_per_prompt)):
+            if value < 1:
+                raise ValueError(f"callbacks.video_sampler.{key}={value} is invalid; allowed: >= 1")
+        if num_frames < 2:
+            raise ValueError(f"callbacks.video_sampler.num_frames={num_frames} is invalid; allowed: >= 2")
+        self.dirpath, self.every_n_epochs, self.clips_per_prompt = Path(dirpath), every_n_epochs, clips_per_prompt
+        self.num_frames, self.fps, self.seed, self.prompts = num_frames, fps, seed, prompts
+        self._last_step = -1
+
+    def _prompts(self, trainer: pl.Trainer) -> tuple[list[str], list[str], list[str]]:
+        dm = trainer.datamodule
+        train = list(getattr(dm, "prompts", []))
+        heldout = list(getattr(dm, "holdout_prompts", []))
+        prompts = list(self.prompts) if self.prompts else list(dict.fromkeys(train + heldout))
+        return prompts, train, heldout
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.write(trainer, module, f"epoch{trainer.current_epoch:03d}")
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.write(trainer, module, "final")
+
+    def write(self, trainer: pl.Trainer, module: pl.LightningModule, tag: str) -> None:
+        if not trainer.is_global_zero or trainer.global_step == self._last_step or trainer.sanity_checking:
+            return
+        self._last_step = trainer.global_step
+        prompts, train, heldout = self._prompts(trainer)
+        if not prompts:
+            return
+        was_training = module.training
+        module.eval()
+        try:
+            with trainer.precision_plugin.forward_context(), torch.no_grad():
+                videos, texts = sample(module, prompts, self.clips_per_prompt, self.num_frames, self.seed)
+        finally:
+            module.train(was_training)
+        folder = self.dirpath / f"{tag}_step{trainer.global_step:06d}"
+        rows = write_samples(videos, texts, folder, self.fps, heldout=heldout, manifest=self.dirpath / "manifest.jsonl",
+                             fields={"epoch": trainer.current_epoch, "step": trainer.global_step, "tag": tag,
+                                     "seed": self.seed})
+        self._log(trainer, module, videos, texts, rows, train)
+
+    def _log(self, trainer, module, videos, texts, rows, train) -> None:
+        try:  # only circles prompts have a motion scorer
+            scores = summarize(motion_accuracy(videos, texts), train)
+        except ValueError:
+            scores = {}
+        if scores:
+            for logger in trainer.loggers:
+                logger.log_metrics({f"samples/{k}": v for k, v in scores.items()}, step=trainer.global_step)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                first = {}
+                for row in rows:  # one clip per prompt keeps the media panel readable
+                    first.setdefault(row["prompt"], str(self.dirpath / row["path"]))
+                logger.log_video("samples/videos", videos=list(first.values()), step=trainer.global_step,
+                                 caption=list(first), format=["gif"] * len(first))

@@ -1,0 +1,53 @@
+"""Generate videos for a prompt list with any family's `generate`, and write them with a manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from t2vlab.data.video_io import write_video
+
+
+@torch.no_grad()
+def sample(module, prompts: list[str], clips_per_prompt: int, num_frames: int, seed: int,
+           batch_size: int = 64) -> tuple[torch.Tensor, list[str]]:
+    """K clips per prompt -> (videos (N, T, C, H, W) in [0, 1], their prompts). Deterministic for a seed."""
+    if clips_per_prompt < 1:
+        raise ValueError(f"clips_per_prompt={clips_per_prompt} is invalid; allowed: >= 1")
+    if num_frames < 2:
+        raise ValueError(f"num_frames={num_frames} is invalid; allowed: >= 2")
+    texts = [p for p in prompts for _ in range(clips_per_prompt)]
+    chunks = [module.generate(texts[i:i + batch_size], num_frames=num_frames, seed=seed + i).float().cpu()
+              for i in range(0, len(texts), batch_size)]
+    return torch.cat(chunks), texts
+
+
+def slug(prompt: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in prompt.lower()).strip("_")
+
+
+def write_samples(videos: torch.Tensor, prompts: list[str], out_dir: str | Path, fps: int = 5,
+                  fields: dict | None = None, heldout: Iterable[str] = (),
+                  manifest: str | Path | None = None) -> list[dict]:
+    """One GIF per clip under out_dir; one JSON line per clip appended to `manifest`
+    (default out_dir/manifest.jsonl) as {"prompt", "path" (relative to the manifest), "heldout", ...fields}."""
+    out_dir = Path(out_dir)
+    manifest = Path(manifest) if manifest else out_dir / "manifest.jsonl"
+    heldout = set(heldout)
+    counts: dict[str, int] = {}
+    rows = []
+    for video, prompt in zip(videos, prompts, strict=True):
+        k = counts[prompt] = counts.get(prompt, -1) + 1
+        path = write_video(video, out_dir / f"{slug(prompt)}_{k:02d}.gif", fps=fps)
+        rows.append({"prompt": prompt, "path": os.path.relpath(path, manifest.parent),
+                     "heldout": prompt in heldout, "index": k, **(fields or {})})
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest, "a") as f:  # one write per call: a crash loses at most this call's lines
+        f.write("".join(json.dumps(r) + "\n" for r in rows))
+        f.flush()
+        os.fsync(f.fileno())
+    return rows

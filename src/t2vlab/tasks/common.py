@@ -1,0 +1,79 @@
+"""Building blocks the train and evaluate tasks share."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from t2vlab.text.tokenizer import WordTokenizer
+
+
+def instantiate(node, *args, **kwargs):
+    """hydra.utils.instantiate, but a constructor's ValueError (bad input) surfaces as itself, not wrapped."""
+    try:
+        return hydra_instantiate(node, *args, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, ValueError):
+            raise cause from None
+        raise
+
+
+def build_model(cfg: DictConfig, vocab: list[str]) -> pl.LightningModule:
+    """The model group's LightningModule with its loss; sub-networks get the vocabulary size."""
+    loss = instantiate(cfg.loss)
+    vocab_size = len(WordTokenizer(vocab))  # includes the padding id
+    parts = {name: {"vocab_size": vocab_size}
+             for name in ("generator", "discriminator") if name in cfg.model
+             and "vocab_size" in _signature_args(cfg.model[name]._target_)}
+    # plain Python containers in the hyperparameters, so checkpoints load with weights_only=True
+    return instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
+
+
+def _signature_args(target: str) -> set[str]:
+    import inspect
+
+    from hydra.utils import get_class
+
+    return set(inspect.signature(get_class(target)).parameters)
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig) -> list[Logger]:
+    """The logger group's logger; W&B gets the resolved run config at init so every run is comparable."""
+    if not cfg or "_target_" not in cfg:
+        return []
+    if cfg._target_.endswith("WandbLogger"):
+        job = OmegaConf.masked_copy(run_cfg, [k for k in run_cfg if k != "hydra"])
+        # `config` is also the name of instantiate's first parameter, hence the partial
+        make_logger = instantiate(cfg, _partial_=True)
+        return [make_logger(config=OmegaConf.to_container(job, resolve=True))]
+    return [instantiate(cfg)]
+
+
+def close_loggers(loggers: list[Logger], failed: bool = False) -> None:
+    """Finish every W&B run, so jobs of a multirun never merge into one run."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=1 if failed else 0)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write via a temporary file and rename, so a crash never leaves a truncated file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)

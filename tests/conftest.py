@@ -1,0 +1,64 @@
+"""Compose the real configs from conf/ in tests, with every output under a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from t2vlab.config import register_resolvers
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+register_resolvers()
+
+
+class ForeignLoss:
+    """A loss of another family, to check that a model refuses it."""
+
+    family = "splitter"
+
+
+def compose_cfg(config_name: str, overrides: list[str], out: Path | None = None) -> DictConfig:
+    """Compose like the command line would; outputs (run folder, data cache) go under `out`."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    if out is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(out)
+            cfg.paths.root_dir = str(out.parent)
+            cfg.paths.output_dir = str(out)
+        # what Hydra writes into every run folder (evaluate.py rebuilds the model from it)
+        (out / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), out / ".hydra" / "config.yaml")
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def train_cfg(tmp_path):
+    """Factory: a debug=fast training config with the given overrides, writing under tmp_path."""
+
+    def make(*overrides: str, name: str = "run") -> DictConfig:
+        return compose_cfg("train", ["debug=fast", "logger=none", "print_config=false", *overrides],
+                           tmp_path / name)
+
+    return make
+
+
+class InterruptAt:
+    """A callback that presses Ctrl-C when training reaches a batch."""
+
+    def __new__(cls, batch: int):
+        import pytorch_lightning as pl
+
+        class _Interrupt(pl.Callback):
+            def on_train_batch_start(self, trainer, module, b, batch_idx):
+                if batch_idx == batch:
+                    raise KeyboardInterrupt
+
+        return _Interrupt()

@@ -1,0 +1,24 @@
+"""Train a text-to-video model: `python train.py [group=option ...] [key=value ...]`.
+
+Compose the config (conf/train.yaml), then compose -> instantiate -> fit -> sample -> score; returns the
+configured `optimized_metric` for multirun and Optuna sweeps. See README for the groups.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from t2vlab.config import register_resolvers
+from t2vlab.tasks.run import run_task
+from t2vlab.tasks.train import optimized_value, train
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = run_task(train, cfg)
+    return optimized_value(metrics, cfg.get("optimized_metric")) if metrics else None
+
+
+if __name__ == "__main__":
+    main()
