@@ -40,8 +40,9 @@ class GANModule(pl.LightningModule):
 
     def configure_optimizers(self):
         betas = tuple(self.hparams.betas)
-        return (torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas),
-                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas))
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}  # one kernel for all parameters
+        return (torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas, **fused),
+                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas, **fused))
 
     def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.tokenizer(texts)
@@ -58,7 +59,8 @@ class GANModule(pl.LightningModule):
         ids, mask = self._text(batch["text"])
         penalised = isinstance(self.loss, GANR3Loss) and self.loss.gamma > 0
 
-        fake = self.generator(self._noise(B, T), ids, mask, T).detach()
+        with torch.no_grad():  # the D step needs fakes, not the generator's graph
+            fake = self.generator(self._noise(B, T), ids, mask, T)
         if penalised:
             real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
         d_real, d_fake = self.discriminator(real, ids, mask), self.discriminator(fake, ids, mask)
