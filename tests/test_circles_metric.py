@@ -33,7 +33,8 @@ def test_static_and_random_clips_score_low():
     videos = torch.from_numpy(v).permute(0, 1, 4, 2, 3).float() / 255
     frozen = videos[:, :1].expand_as(videos)
     assert max(motion_accuracy(frozen, texts).values()) == 0.0
-    shuffled = videos[:, torch.randperm(videos.shape[1])]
+    order = torch.randperm(videos.shape[1], generator=torch.Generator().manual_seed(0))  # fixed: no luck involved
+    shuffled = videos[:, order]
     assert np.mean(list(motion_accuracy(shuffled, texts).values())) < 0.3
     blank = torch.ones_like(videos)
     assert max(motion_accuracy(blank, texts).values()) == 0.0

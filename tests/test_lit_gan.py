@@ -67,3 +67,22 @@ def test_bad_learning_rate_and_foreign_loss_are_refused():
 
     with pytest.raises(ValueError, match="splitter.*does not fit"):
         seed_module(SplitterLoss())
+
+
+def test_word_classifier_term_needs_a_discriminator_that_predicts_words():
+    with pytest.raises(ValueError, match="word_weight=1.0 needs a discriminator that predicts words"):
+        seed_module(GANHingeLoss(), word_weight=1.0)
+    with pytest.raises(ValueError, match="word_weight=-1 is invalid; allowed: >= 0"):
+        seed_module(GANHingeLoss(), word_weight=-1)
+
+
+def test_bag_of_words_marks_each_prompt_word_once():
+    n = len(WordTokenizer(VOCAB))
+    module = GANModule(VideoGenerator(n, base_channels=32), VideoDiscriminator(n, base_channels=8), GANHingeLoss(),
+                       VOCAB, word_weight=1.0)
+    ids, mask = module.tokenizer(["circle moving up-right", "circle shrinking"])
+    bag = module._bag_of_words(ids, mask)
+    words = [{module.tokenizer.vocab[i] for i in row.nonzero().flatten().tolist()} for row in bag]
+    assert words == [{"circle", "moving", "up", "right"}, {"circle", "shrinking"}]
+    logits, word_logits = module.discriminator(torch.zeros(2, 4, 3, 64, 64), ids, mask, words=True)
+    assert logits.shape == (2,) and word_logits.shape == (2, n)

@@ -106,6 +106,12 @@ def test_bad_input_fails_before_any_work(train_cfg, override, message):
     assert not (Path(cfg.paths.root_dir) / "data").exists()
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is visible here")
+def test_gpu_hardware_without_a_gpu_is_refused(train_cfg):
+    with pytest.raises(ValueError, match=r"trainer.accelerator=gpu .*needs a CUDA GPU.*allowed here: hardware=cpu"):
+        train(train_cfg("hardware=t4"))
+
+
 def test_blog_model_refuses_other_image_sizes(train_cfg):
     with pytest.raises(ValueError, match=r"image_size=32 is invalid .*allowed: 64"):
         train(train_cfg("model=gan", "dataset.settings.image_size=32", "dataset.settings.radius=[2,5]"))

@@ -3,6 +3,12 @@
 A generator offers `noise_shape(num_frames)` and
 `forward(noise, ids, mask, num_frames) -> (B,T,3,H,W) in [-1,1]`; a discriminator offers
 `forward(video, ids, mask) -> logits`. The loss object decides the objective.
+
+`word_weight > 0` adds an auxiliary-classifier term (AC-GAN, Odena et al. 2017, with words as labels): the
+discriminator also predicts which vocabulary words a real clip's prompt contains, and the generator is
+pushed to make clips whose predicted words are its prompt's. Words, not whole prompts, so the signal
+composes: "up" and "right" are learned from the prompts that contain them, which is what a held-out
+"up-right" needs. It needs a discriminator with `forward(..., words=True) -> (logits, word_logits)`.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import copy
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from t2vlab.models.gan.losses import GANR3Loss
@@ -22,8 +29,13 @@ class GANModule(pl.LightningModule):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                 ema_decay: float | None = None, channels_last: bool = True) -> None:
+                 ema_decay: float | None = None, channels_last: bool = True, word_weight: float = 0.0) -> None:
         super().__init__()
+        if word_weight < 0:
+            raise ValueError(f"model.word_weight={word_weight} is invalid; allowed: >= 0")
+        if word_weight > 0 and not getattr(discriminator, "predicts_words", False):
+            raise ValueError(f"model.word_weight={word_weight} needs a discriminator that predicts words; "
+                             f"{type(discriminator).__name__} does not (allowed: 0)")
         for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
             if not value > 0:
                 raise ValueError(f"model.{key}={value} is invalid; allowed: > 0")
@@ -63,8 +75,18 @@ class GANModule(pl.LightningModule):
             fake = self.generator(self._noise(B, T), ids, mask, T)
         if penalised:
             real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
-        d_real, d_fake = self.discriminator(real, ids, mask), self.discriminator(fake, ids, mask)
+        words = self.hparams.word_weight > 0
+        if words:
+            bag = self._bag_of_words(ids, mask)
+            d_real, w_real = self.discriminator(real, ids, mask, words=True)
+        else:
+            d_real = self.discriminator(real, ids, mask)
+        d_fake = self.discriminator(fake, ids, mask)
         loss_d = self.loss.discriminator(d_real, d_fake)
+        if words:
+            word_d = F.binary_cross_entropy_with_logits(w_real.float(), bag)
+            loss_d = loss_d + self.hparams.word_weight * word_d
+            self.log("train/word_d", word_d.detach())
         if penalised:
             r1 = self.loss.gradient_penalty(d_real, real)
             r2 = self.loss.gradient_penalty(d_fake, fake)
@@ -75,16 +97,30 @@ class GANModule(pl.LightningModule):
         opt_d.step()
 
         fake = self.generator(self._noise(B, T), ids, mask, T)
-        d_fake = self.discriminator(fake, ids, mask)
+        if words:
+            d_fake, w_fake = self.discriminator(fake, ids, mask, words=True)
+        else:
+            d_fake = self.discriminator(fake, ids, mask)
         if self.loss.relativistic:
             with torch.no_grad():
                 d_real = self.discriminator(real.detach(), ids, mask)
         loss_g = self.loss.generator(d_real.detach(), d_fake)
+        if words:
+            word_g = F.binary_cross_entropy_with_logits(w_fake.float(), bag)
+            loss_g = loss_g + self.hparams.word_weight * word_g
+            self.log("train/word_g", word_g.detach())
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
         self._update_ema()
         self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach()}, prog_bar=True)
+
+    def _bag_of_words(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) ids -> (B, V) multi-hot of the words present (padding dropped)."""
+        bag = torch.zeros(ids.shape[0], len(self.tokenizer), device=ids.device)
+        bag.scatter_(1, ids, mask.float())
+        bag[:, 0] = 0
+        return bag
 
     @torch.no_grad()
     def _update_ema(self) -> None:

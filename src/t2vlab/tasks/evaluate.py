@@ -12,7 +12,7 @@ from t2vlab.evaluation import evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
 from t2vlab.sampling import write_samples
 from t2vlab.tasks.common import build_model, instantiate, write_json
-from t2vlab.tasks.preflight import check_positive
+from t2vlab.tasks.preflight import BadInput, check_positive
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,11 @@ def load_run(run_dir: str | None, ckpt_path: str | None):
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    check_positive(cfg, ["clips_per_prompt", "num_frames"])
-    run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
+    try:
+        check_positive(cfg, ["clips_per_prompt", "num_frames"])
+        run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     out = Path(cfg.paths.output_dir)
     train_prompts = datamodule.prompts
     heldout = datamodule.holdout_prompts

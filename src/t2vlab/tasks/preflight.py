@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+class BadInput(ValueError):
+    """A config value that cannot work, found before any training; the message names the key and the range."""
 
 
 def family_of(target: str) -> str | None:
@@ -48,5 +53,9 @@ def check_train_config(cfg: DictConfig) -> None:
     frames = OmegaConf.select(cfg, "dataset.settings.num_frames")
     if frames is not None and frames < 2:
         raise ValueError(f"dataset.settings.num_frames={frames} is invalid; allowed: >= 2 (a video has motion)")
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"trainer.accelerator={accelerator} (hardware=t4/a10) needs a CUDA GPU and none is visible; "
+                         "allowed here: hardware=cpu")
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ValueError(f"ckpt_path={cfg.ckpt_path} is invalid; allowed: an existing checkpoint file")

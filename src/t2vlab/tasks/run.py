@@ -1,8 +1,8 @@
-"""What every entry point does around its task: print the config, report bad input plainly."""
+"""What every entry point does around its task: print the config; bad input ends with one line and exit code 2."""
 
 from __future__ import annotations
 
-import logging
+import sys
 from collections.abc import Callable
 
 import rich
@@ -10,7 +10,7 @@ import rich.syntax
 import rich.tree
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
+from t2vlab.tasks.preflight import BadInput
 
 
 def print_config_tree(cfg: DictConfig) -> None:
@@ -25,4 +25,8 @@ def print_config_tree(cfg: DictConfig) -> None:
 def run_task(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
     if cfg.get("print_config", True):
         print_config_tree(cfg)
-    return task(cfg)
+    try:
+        return task(cfg)
+    except BadInput as e:  # a plain message, not a traceback: nothing ran yet
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -21,37 +20,43 @@ from t2vlab.tasks.common import (
     instantiate_loggers,
     write_json,
 )
-from t2vlab.tasks.preflight import check_train_config
-
-log = logging.getLogger(__name__)
+from t2vlab.tasks.preflight import BadInput, check_train_config
 
 # Lightning's advice for automatic optimisation; our GAN steps both optimisers itself
 warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 
+class BatchCounter(pl.Callback):
+    """Batches trained in this process (a resumed run's earlier batches are not counted)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def on_train_batch_end(self, *args) -> None:
+        self.batches += 1
+
+
 def train(cfg: DictConfig) -> dict:
-    check_train_config(cfg)
     out = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
-
-    datamodule = instantiate(cfg.dataset)
-    model = build_model(cfg, datamodule.vocab)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    try:  # everything before the first step: a ValueError here is a bad config value
+        check_train_config(cfg)
+        datamodule = instantiate(cfg.dataset)
+        model = build_model(cfg, datamodule.vocab)
+        callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     loggers = instantiate_loggers(cfg.get("logger"), cfg)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                      default_root_dir=str(out))
+    counter = BatchCounter()
     failed = True
     try:
+        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter], logger=loggers or False,
+                                          default_root_dir=str(out))
         start = time.perf_counter()
         resume = {"ckpt_path": cfg.ckpt_path} if cfg.get("ckpt_path") else {}
-        trainer.fit(model, datamodule=datamodule, **resume)
+        trainer.fit(model, datamodule=datamodule, **resume)  # Ctrl-C: Lightning saves, then exits
         train_seconds = time.perf_counter() - start
-        batches = trainer.fit_loop.epoch_loop.total_batch_idx + 1  # this session's batches (not a resume's)
-        if trainer.interrupted:
-            log.warning("training was interrupted; checkpoints are in %s", out / "checkpoints")
-            failed = False
-            return {}
 
         ev = cfg.evaluation
         model.eval()
@@ -63,14 +68,14 @@ def train(cfg: DictConfig) -> dict:
                       heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
                       fields={"tag": "evaluation", "step": trainer.global_step, "seed": ev.seed})
         metrics = {**report.metrics(), "train/seconds": train_seconds, "train/global_step": trainer.global_step,
-                   "train/frames_per_second": batches * datamodule.frames_per_batch / train_seconds}
+                   "train/frames_per_second": counter.batches * datamodule.frames_per_batch / train_seconds}
         write_json(out / "metrics.json", metrics)
-        for logger in trainer.loggers:
-            logger.log_metrics({k: v for k, v in metrics.items()}, step=trainer.global_step)
+        for logger in loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
         failed = False
         return metrics
     finally:
-        close_loggers(trainer.loggers, failed=failed)
+        close_loggers(loggers, failed=failed)
 
 
 def optimized_value(metrics: dict, name: str | None) -> float | None:

@@ -6,7 +6,9 @@ upsampling decoder with coordinate channels (where the circle is, is what motion
 The output is linear (clamped only when sampling): a tanh saturates on the white background and starves
 the generator of gradient, which kept earlier versions from ever drawing a circle.
 Discriminator: each frame and its difference to the next through a 2D encoder, temporal 1D convolutions,
-and a projection head on the text (Miyato & Koyama's projection discriminator).
+and a projection head on the text (Miyato & Koyama's projection discriminator), plus a word head that
+predicts the prompt's words (GANModule's `word_weight`; without it, whole prompts were ignored at random:
+per-prompt accuracy flipped between 0 and 1 from seed to seed).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class VideoGenerator(nn.Module):
 
 
 class VideoDiscriminator(nn.Module):
+    predicts_words = True  # forward(..., words=True) also returns per-word logits (for GANModule.word_weight)
+
     def __init__(self, vocab_size: int, image_size: int = 64, render_size: int = 32, text_dim: int = 64,
                  base_channels: int = 32, features: int = 256, text_pooling: str = "mean") -> None:
         super().__init__()
@@ -112,9 +116,10 @@ class VideoDiscriminator(nn.Module):
         self.text = MeanWordEmbedding(vocab_size, text_dim, text_pooling)
         self.text_proj = nn.Linear(text_dim, features)
         self.head = nn.Linear(features, 1)
+        self.word_head = nn.Linear(features, vocab_size)
 
-    def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """video (B, T, 3, H, W) in [-1, 1] -> one logit per clip (B,)."""
+    def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, words: bool = False):
+        """video (B, T, 3, H, W) in [-1, 1] -> one logit per clip (B,) [, word logits (B, vocab_size)]."""
         B, T = video.shape[:2]
         x = video.flatten(0, 1)
         if x.shape[-1] != self.render_size:
@@ -126,4 +131,5 @@ class VideoDiscriminator(nn.Module):
             x = F.leaky_relu(conv(coords(x)), 0.2)
         h = F.leaky_relu(self.to_feat(x.flatten(1)), 0.2).view(B, T, -1).transpose(1, 2)  # (B, F, T)
         h = self.temporal(h).mean(dim=2)  # (B, F)
-        return self.head(h).squeeze(1) + (self.text_proj(self.text(ids, mask)) * h).sum(1)
+        logits = self.head(h).squeeze(1) + (self.text_proj(self.text(ids, mask)) * h).sum(1)
+        return (logits, self.word_head(h)) if words else logits
