@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
+from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
@@ -40,10 +42,6 @@ def build_model(cfg: DictConfig, vocab: list[str]) -> pl.LightningModule:
 
 
 def _signature_args(target: str) -> set[str]:
-    import inspect
-
-    from hydra.utils import get_class
-
     return set(inspect.signature(get_class(target)).parameters)
 
 
