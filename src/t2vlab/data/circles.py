@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from t2vlab.atomic import atomic_path
 
 # prompt -> motion. "up-left" and "diagonally up-left" are the same motion, as in the write-up.
 PROMPT_MOTIONS: dict[str, str] = {
@@ -248,15 +248,8 @@ def generate(s: CirclesSettings, prompts: list[str] | None = None) -> tuple[np.n
 
 
 def _atomic_save(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.npz") as tmp:  # np.savez appends .npz to other names
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)  # a crash leaves the old cache or none, never half a file
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class CirclesDataset(Dataset):

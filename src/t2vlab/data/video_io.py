@@ -7,13 +7,13 @@ not), and its palette is 256 colours. Score from tensors or MP4, not from GIFs.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import torch
+
+from t2vlab.atomic import atomic_path
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -29,19 +29,12 @@ def write_video(video: torch.Tensor, path: str | Path, fps: int = 5) -> Path:
     path = Path(path)
     if path.suffix not in (".gif", ".mp4"):
         raise ValueError(f"video path {path} is invalid; allowed suffixes: .gif, .mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = to_uint8(video)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix == ".gif":
             iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
         else:
             iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

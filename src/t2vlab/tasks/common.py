@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -14,6 +13,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from t2vlab.atomic import atomic_path
 from t2vlab.text.tokenizer import WordTokenizer
 
 
@@ -72,6 +72,5 @@ def close_loggers(loggers: list[Logger], failed: bool = False) -> None:
 
 def write_json(path: Path, data: dict) -> None:
     """Write via a temporary file and rename, so a crash never leaves a truncated file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
