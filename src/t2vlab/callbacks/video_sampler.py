@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from t2vlab.metrics.circles import motion_accuracy, summarize
@@ -53,7 +52,7 @@ class VideoSampler(pl.Callback):
         was_training = module.training
         module.eval()
         try:
-            with trainer.precision_plugin.forward_context(), torch.no_grad():
+            with trainer.precision_plugin.forward_context():  # sample() runs without gradients
                 videos, texts = sample(module, prompts, self.clips_per_prompt, self.num_frames, self.seed)
         finally:
             module.train(was_training)
@@ -61,9 +60,9 @@ class VideoSampler(pl.Callback):
         rows = write_samples(videos, texts, folder, self.fps, heldout=heldout, manifest=self.dirpath / "manifest.jsonl",
                              fields={"epoch": trainer.current_epoch, "step": trainer.global_step, "tag": tag,
                                      "seed": self.seed})
-        self._log(trainer, module, videos, texts, rows, train)
+        self._log(trainer, videos, texts, rows, train)
 
-    def _log(self, trainer, module, videos, texts, rows, train) -> None:
+    def _log(self, trainer, videos, texts, rows, train) -> None:
         try:  # only circles prompts have a motion scorer
             scores = summarize(motion_accuracy(videos, texts), train)
         except ValueError:
