@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train evaluate test bench lint clean
+.PHONY: setup train evaluate test bench bench-fvd lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,9 +27,12 @@ evaluate: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
-# training throughput, not a test: make bench ARGS="--model gan"
+# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd
 bench: $(STAMP)
 	$(PY) bench/gan_throughput.py $(ARGS)
+
+bench-fvd: $(STAMP)
+	$(PY) bench/fvd_throughput.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py

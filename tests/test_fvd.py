@@ -191,3 +191,16 @@ def test_command_line_bad_folder_is_a_one_line_error(tmp_path, capsys):
     assert main([str(tmp_path / "empty"), str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "empty" in err
+
+
+def test_real_side_features_are_cached_by_content(tmp_path):
+    path = tmp_path / "det.pt"
+    torch.jit.save(torch.jit.script(_ScriptedDetector()), str(path))
+    metric = FVD(weights=str(path), cache_dir=str(tmp_path / "cache"), progress=False)
+    gen, real = torch.rand(3, 10, 3, 16, 16), torch.rand(3, 10, 3, 16, 16)
+    first = metric(gen, real).value
+    cached = list((tmp_path / "cache" / "fvd_features").glob("*.pt"))
+    assert len(cached) == 1  # the real set only; generated clips change every run
+    assert metric(gen, real).value == pytest.approx(first, rel=1e-12)
+    metric(gen, real * 0.5)
+    assert len(list((tmp_path / "cache" / "fvd_features").glob("*.pt"))) == 2
