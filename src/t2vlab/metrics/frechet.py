@@ -8,6 +8,8 @@ N is smaller than the feature size, where the covariances are singular.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -29,4 +31,23 @@ def frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b) -> float:
 
 def frechet_distance(features_a, features_b) -> float:
     """features (N_a, d) and (N_b, d) -> Fréchet distance of their Gaussian fits."""
-    return frechet_distance_from_stats(*gaussian_stats(features_a), *gaussian_stats(features_b))
+    a, b = torch.as_tensor(features_a), torch.as_tensor(features_b)
+    if a.ndim == b.ndim == 2 and 2 <= max(len(a), len(b)) < a.shape[1] and min(len(a), len(b)) >= 2:
+        return frechet_distance_few(a, b)
+    return frechet_distance_from_stats(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def frechet_distance_few(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussian fits of two small feature sets (n, d) and (m, d), n, m >= 2, exactly.
+
+    With X_a the centred features scaled by 1/sqrt(n-1), S_a = X_a^T X_a. The non-zero eigenvalues of
+    S_a S_b equal those of M M^T with M = X_a X_b^T (n x m), i.e. the squared singular values of M, so
+    tr((S_a S_b)^(1/2)) is the sum of M's singular values: no d x d matrix is ever formed.
+    """
+    a, b = a.double(), b.double()
+    xa = (a - a.mean(0)) / math.sqrt(len(a) - 1)
+    xb = (b - b.mean(0)) / math.sqrt(len(b) - 1)
+    trace_sqrt = torch.linalg.svdvals(xa @ xb.T).sum()
+    mean_term = (a.mean(0) - b.mean(0)).square().sum()
+    return float(mean_term + xa.square().sum() + xb.square().sum() - 2 * trace_sqrt)
+
