@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -48,6 +49,27 @@ def train_cfg(tmp_path):
                            tmp_path / name)
 
     return make
+
+
+class _ScriptedDetector(torch.nn.Module):
+    """Stands in for styleganv's i3d_torchscript.pt: the same call, a much smaller network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, 400)
+
+    def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                return_features: bool = False) -> torch.Tensor:
+        assert not rescale and not resize and return_features
+        return self.head(x.mean(dim=(2, 3, 4)))
+
+
+@pytest.fixture(scope="session")
+def scripted_i3d(tmp_path_factory) -> Path:
+    """A TorchScript FVD detector file (styleganv's calling convention) that runs in milliseconds."""
+    path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"
+    torch.jit.save(torch.jit.script(_ScriptedDetector()), str(path))
+    return path
 
 
 class InterruptAt:

@@ -29,4 +29,4 @@ def test_bad_number_is_reported_with_key_and_range(tmp_path):
 def test_evaluate_without_a_run_says_what_to_pass(tmp_path):
     result = run("evaluate.py", cwd=tmp_path)
     assert result.returncode != 0
-    assert "allowed: run_dir=" in result.stderr
+    assert "pass exactly one of run_dir=" in result.stderr and "videos=" in result.stderr

@@ -34,9 +34,14 @@ def test_every_option_composes_and_resolves(group, option, tmp_path):
         assert get_class(target) is not None
 
 
-def test_evaluate_config_composes(tmp_path):
-    cfg = compose_cfg("evaluate", ["run_dir=somewhere"], tmp_path)
-    assert cfg.clips_per_prompt >= 1 and cfg.run_dir == "somewhere"
+@pytest.mark.parametrize("protocol", ["circles", "msrvtt_thesis"])
+def test_evaluate_config_composes_with_each_protocol(protocol, tmp_path):
+    cfg = compose_cfg("evaluate", ["run_dir=somewhere", f"protocol={protocol}"], tmp_path)
+    assert cfg.run_dir == "somewhere" and cfg.protocol._target_.endswith("Protocol")
+    for target in targets(cfg):
+        assert get_class(target) is not None
+    used = {m._target_.rsplit(".", 2)[1] for m in cfg.protocol.metrics.values()}
+    assert {"fvd", "fid", "image", "lpips", "clipsim"} <= used
 
 
 def test_default_is_the_video_gan_experiment(tmp_path):

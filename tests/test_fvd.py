@@ -86,23 +86,8 @@ def test_videogpt_state_dict_loads_with_its_epsilon(cache_dir, tmp_path):
                                                  strict=True))
 
 
-class _ScriptedDetector(torch.nn.Module):
-    """Stands in for styleganv's i3d_torchscript.pt: same call, a much smaller network."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.head = torch.nn.Linear(3, 400)
-
-    def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
-                return_features: bool = False) -> torch.Tensor:
-        assert not rescale and not resize and return_features
-        return self.head(x.mean(dim=(2, 3, 4)))
-
-
-def test_torchscript_detector_is_called_like_styleganv_does(tmp_path):
-    path = tmp_path / "i3d_torchscript.pt"
-    torch.jit.save(torch.jit.script(_ScriptedDetector()), str(path))
-    metric = FVD(weights=str(path), progress=False)
+def test_torchscript_detector_is_called_like_styleganv_does(scripted_i3d):
+    metric = FVD(weights=str(scripted_i3d), progress=False)
     metric.load()
     assert isinstance(metric.net, TorchScriptI3D) and metric.identity.startswith("torchscript:")
     a, b = torch.rand(4, 10, 3, 32, 32), torch.rand(4, 10, 3, 32, 32) * 0.5
@@ -159,10 +144,8 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_fvd_prefix_average_reports_each_length(tmp_path):
-    path = tmp_path / "det.pt"
-    torch.jit.save(torch.jit.script(_ScriptedDetector()), str(path))
-    metric = FVD(weights=str(path), prefixes=[9, 11], progress=False)
+def test_fvd_prefix_average_reports_each_length(scripted_i3d):
+    metric = FVD(weights=str(scripted_i3d), prefixes=[9, 11], progress=False)
     a, b = torch.rand(3, 12, 3, 16, 16), torch.rand(3, 12, 3, 16, 16) * 0.5
     result = metric(a, b)
     per = result.settings["per_length"]
@@ -193,10 +176,8 @@ def test_command_line_bad_folder_is_a_one_line_error(tmp_path, capsys):
     assert err.startswith("error:") and "empty" in err
 
 
-def test_real_side_features_are_cached_by_content(tmp_path):
-    path = tmp_path / "det.pt"
-    torch.jit.save(torch.jit.script(_ScriptedDetector()), str(path))
-    metric = FVD(weights=str(path), cache_dir=str(tmp_path / "cache"), progress=False)
+def test_real_side_features_are_cached_by_content(tmp_path, scripted_i3d):
+    metric = FVD(weights=str(scripted_i3d), cache_dir=str(tmp_path / "cache"), progress=False)
     gen, real = torch.rand(3, 10, 3, 16, 16), torch.rand(3, 10, 3, 16, 16)
     first = metric(gen, real).value
     cached = list((tmp_path / "cache" / "fvd_features").glob("*.pt"))

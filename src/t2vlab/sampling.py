@@ -51,3 +51,30 @@ def write_samples(videos: torch.Tensor, prompts: list[str], out_dir: str | Path,
         f.flush()
         os.fsync(f.fileno())
     return rows
+
+
+def read_manifest(source: str | Path, key: str = "videos") -> tuple[Path, list[dict]]:
+    """A folder holding manifest.jsonl (or the file itself) -> (the manifest's folder, its rows).
+
+    Each row needs "prompt" and "path" (relative to the manifest); other fields ("id", "heldout", ...) pass
+    through. Videos from any outside system can be scored once they have such a manifest.
+    """
+    source = Path(source)
+    manifest = source / "manifest.jsonl" if source.is_dir() else source
+    if not manifest.is_file():
+        raise ValueError(f"{key}={source} is invalid; allowed: a folder with manifest.jsonl, one JSON object "
+                         'per line: {"prompt": ..., "path": <video relative to the manifest>}')
+    rows = []
+    for number, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not {"prompt", "path"} <= row.keys():
+            raise ValueError(f"{manifest} line {number} is invalid: {line[:80]!r}; allowed: an object with "
+                             '"prompt" and "path"')
+        if not (manifest.parent / row["path"]).is_file():
+            raise ValueError(f"{manifest} line {number} names {row['path']}, which does not exist")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{manifest} lists no videos")
+    return manifest.parent, rows

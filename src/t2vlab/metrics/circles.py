@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from t2vlab.data.circles import MOVE_DIRECTIONS, motion_of
+from t2vlab.metrics.result import MetricResult
 
 MAX_ANGLE_DEG = 30.0  # a move passes when its fitted direction is within this of the prompt's
 
@@ -167,3 +168,26 @@ def summarize(per_prompt: dict[str, float], train_prompts: list[str]) -> dict[st
     if held:
         out["motion_acc/heldout"] = float(np.mean([per_prompt[p] for p in held]))
     return out
+
+
+class MotionAccuracy:
+    """The tracker's verdicts as a protocol metric: per-prompt accuracy and the seen / held-out means."""
+
+    def __init__(self, background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+        self.background = tuple(background)
+
+    def load(self) -> None:
+        """Nothing to load: the tracker is not learned."""
+
+    def score(self, ev) -> dict:
+        per_prompt = motion_accuracy(ev.generated, ev.prompts, self.background)
+        seen = [p for p in per_prompt if p not in ev.heldout]
+        counts = {p: ev.prompts.count(p) for p in per_prompt}
+        out: dict = {"motion_acc/per_prompt": per_prompt}
+        for key, value in summarize(per_prompt, seen).items():
+            group = [p for p in per_prompt if (p in ev.heldout) == key.endswith("heldout")]
+            if key.endswith("seen_moves"):
+                group = [p for p in group if motion_of(p) in MOVE_DIRECTIONS]
+            out[key] = MetricResult(value=value, n=sum(counts[p] for p in group), unit="clips",
+                                    settings={"prompts": len(group)})
+        return out

@@ -1,4 +1,5 @@
-"""The evaluation task: a trained run (folder or checkpoint) -> K clips per prompt -> motion accuracy."""
+"""The evaluation task: a trained run (folder or checkpoint) or a folder of videos with a manifest -> the
+protocol's metrics, over one or more seeds -> a table, metrics.json and the run's W&B summary."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from t2vlab.evaluation import evaluate_circles, print_report
+from t2vlab.data.video_io import read_video
 from t2vlab.hardware import inference_autocast
-from t2vlab.sampling import write_samples
+from t2vlab.metrics.result import MetricResult
+from t2vlab.protocols.base import EvalSet, Protocol
+from t2vlab.reports import aggregate_seeds, print_metrics, update_wandb_summary, versions
+from t2vlab.sampling import read_manifest, sample, write_samples
 from t2vlab.tasks.common import build_model, instantiate, write_json
 from t2vlab.tasks.preflight import BadInput, check_positive
 
@@ -19,9 +23,6 @@ log = logging.getLogger(__name__)
 
 def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
     """(run folder, checkpoint) from either; a checkpoint lives in <run>/checkpoints/."""
-    if not run_dir and not ckpt_path:
-        raise ValueError("run_dir=null and ckpt_path=null; allowed: run_dir=<a training run folder> "
-                         "or ckpt_path=<a checkpoint inside one>")
     if ckpt_path:
         ckpt = Path(ckpt_path)
         if not ckpt.is_file():
@@ -51,27 +52,87 @@ def load_run(run_dir: str | None, ckpt_path: str | None):
     return run, ckpt, run_cfg, datamodule, model.eval()
 
 
+def _check_source(cfg: DictConfig) -> list[int]:
+    has_run, has_videos = bool(cfg.run_dir or cfg.ckpt_path), bool(cfg.videos)
+    if has_run == has_videos:
+        raise ValueError("pass exactly one of run_dir=<training run> (or ckpt_path=<checkpoint>) and "
+                         "videos=<folder with manifest.jsonl>" + ("; both were given" if has_run else ""))
+    seeds = list(cfg.seeds) if cfg.seeds is not None else [cfg.seed]
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f"seeds={cfg.seeds} is invalid; allowed: a non-empty list of integers, e.g. [0,1,2]")
+    return seeds
+
+
 def evaluate(cfg: DictConfig) -> dict:
+    # everything that can be wrong with the input is found here, before any generation or scoring
     try:
         check_positive(cfg, ["clips_per_prompt", "num_frames"])
-        run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
+        seeds = _check_source(cfg)
+        protocol: Protocol = instantiate(cfg.protocol)
+        if cfg.clips_per_prompt and hasattr(protocol, "clips_per_prompt"):
+            protocol.clips_per_prompt = cfg.clips_per_prompt
+        if cfg.videos:
+            folder, rows = read_manifest(cfg.videos)
+            folder_videos = [read_video(folder / r["path"], r.get("num_frames")) for r in rows]
+            protocol.setup_from_videos(rows, folder_videos)
+            source = {"videos": str(cfg.videos)}
+            model = run = run_cfg = None
+        else:
+            run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
+            protocol.setup_from_run(run_cfg, datamodule, list(cfg.prompts) if cfg.prompts else None)
+            source = {"run_dir": str(run), "checkpoint": str(ckpt)}
+        num_frames = cfg.num_frames or protocol.num_frames
+        if cfg.videos:
+            order = protocol.match(rows)
+            videos = _stack([folder_videos[i] for i in order], num_frames)
+            texts = [rows[i]["prompt"] for i in order]
     except ValueError as e:
         raise BadInput(str(e)) from None
+    if cfg.videos and len(seeds) > 1:
+        log.warning("seeds=%s: a video folder is scored once (seeds choose generations, and these are given)",
+                    seeds)
+        seeds = seeds[:1]
+    protocol.load_metrics()
+    for why in protocol.unavailable.values():
+        log.warning("%s", why)
+
     out = Path(cfg.paths.output_dir)
-    train_prompts = datamodule.prompts
-    heldout = datamodule.holdout_prompts
-    if cfg.prompts:
-        extra = [p for p in cfg.prompts if p not in train_prompts]
-        train_prompts, heldout = [p for p in cfg.prompts if p in train_prompts], extra
-    num_frames = cfg.num_frames or run_cfg.dataset.settings.num_frames
-    with inference_autocast(model.device):
-        report = evaluate_circles(model, train_prompts, heldout, cfg.clips_per_prompt, num_frames, cfg.seed)
-    print_report(report, heldout, title=f"circle motion accuracy: {ckpt}")
-    if cfg.write_videos:
-        write_samples(report.videos, report.prompts, out / "samples", cfg.fps, heldout=heldout,
-                      fields={"checkpoint": str(ckpt), "seed": cfg.seed})
-    metrics = {**report.metrics(), "run_dir": str(run), "checkpoint": str(ckpt),
-               "clips_per_prompt": cfg.clips_per_prompt, "num_frames": num_frames, "seed": cfg.seed}
-    write_json(out / "metrics.json", metrics)
+    per_seed: list[dict[str, MetricResult]] = []
+    details: dict = {}
+    for seed in seeds:
+        if model is not None:
+            prompts, k = protocol.requests()
+            with inference_autocast(model.device):
+                videos, texts = sample(model, prompts, k, num_frames, seed)
+        generated = protocol.prepare_generated(videos)
+        ev = EvalSet(generated, texts, protocol.reference(texts, generated.shape[1]),
+                     heldout=set(protocol.heldout_prompts))
+        results, seed_details = protocol.score(ev)
+        per_seed.append(results)
+        details[str(seed)] = seed_details
+        if cfg.write_videos and model is not None:
+            write_samples(videos, texts, out / "samples" / f"seed_{seed}", cfg.fps, heldout=protocol.heldout_prompts,
+                          fields={"seed": seed, "num_frames": videos.shape[1], **source})
+
+    metrics = aggregate_seeds(per_seed) | {name: e.as_dict() for name, e in protocol.unavailable.items()}
+    report = {"protocol": protocol.name, "source": source, "seeds": seeds, "metrics": metrics,
+              "details": details, "settings": protocol.settings() | {"num_frames": num_frames},
+              "versions": versions()}
+    write_json(out / "metrics.json", report)
+    print_metrics(metrics, title=f"protocol={protocol.name}: {source.get('checkpoint') or source['videos']}",
+                  seeds=seeds)
     log.info("metrics written to %s", out / "metrics.json")
-    return metrics
+    if run is not None and cfg.wandb_summary:
+        update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab")
+    return report
+
+
+def _stack(videos: list[torch.Tensor], num_frames: int) -> torch.Tensor:
+    short = [len(v) for v in videos if len(v) < num_frames]
+    if short:
+        raise ValueError(f"num_frames={num_frames} is invalid for these videos; allowed: <= {min(short)} "
+                         "(the shortest video's length)")
+    sizes = {tuple(v.shape[1:]) for v in videos}
+    if len(sizes) > 1:
+        raise ValueError(f"the videos differ in size ({sorted(sizes)[:3]}); allowed: one frame size per folder")
+    return torch.stack([v[:num_frames] for v in videos])
