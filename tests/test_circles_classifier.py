@@ -142,3 +142,12 @@ def test_default_setting_trains_to_the_required_accuracy(tmp_path):
     metric.load(CirclesSettings())  # raises MetricUnavailable below 0.98
     assert metric.heldout_accuracy >= 0.98 and metric.heldout_n == 1600
     assert metric.classifier.info["train_seconds"] < 120
+
+
+def test_training_clips_are_the_real_renderer_wobbled_only_when_asked():
+    real_clips = circles_classifier.real_clips
+    clean, labels = real_clips(TINY, 40, seed=5)
+    videos, _, _ = generate(replace(TINY, num_videos=40, seed=5, prompts=list(PROMPT_MOTIONS)))
+    assert torch.equal(clean, torch.from_numpy(videos).permute(0, 1, 4, 2, 3))  # held-out clips are real clips
+    wobbly, same_labels = real_clips(TINY, 40, seed=5, jitter=1.0)
+    assert torch.equal(labels, same_labels) and not torch.equal(clean, wobbly)
