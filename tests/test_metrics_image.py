@@ -152,17 +152,29 @@ def test_lpips_and_fid_unavailable_without_weights(no_network, tmp_path):
         FID(weights=str(tmp_path / "garbage.pth")).load()
 
 
-def test_download_checks_the_hash_in_the_file_name(monkeypatch, tmp_path):
+class _BrokenStream(io.BytesIO):
+    def read(self, size=-1):
+        chunk = super().read(3)
+        if not chunk:
+            raise ConnectionResetError("connection lost")
+        return chunk
+
+
+def test_download_checks_the_hash_in_the_file_name_and_never_keeps_a_partial_file(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     payload = b"weights"
     monkeypatch.setattr(download, "urlopen", lambda url, timeout=None: io.BytesIO(payload))
     good = f"https://weights.invalid/net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
-    assert download.cached_download(good).read_bytes() == payload
-    bad = "https://weights.invalid/net-0123abcd.pth"
-    with pytest.raises(OSError, match="does not match"):
-        download.cached_download(bad)
-    assert not download.cached_path(bad).exists() and list(download.cached_path(bad).parent.iterdir()) == [
-        download.cached_path(good)]  # no partial file left behind
+    assert download.cached_download(good).read_bytes() == payload and not caplog.records
+    odd = "https://weights.invalid/net-0123abcd.pth"  # a publisher not following torch's naming convention
+    assert download.cached_download(odd).read_bytes() == payload
+    assert "does not start with the 0123abcd" in caplog.text
+    monkeypatch.setattr(download, "urlopen", lambda url, timeout=None: _BrokenStream(payload))
+    cut = "https://weights.invalid/other.pth"
+    with pytest.raises(ConnectionResetError):
+        download.cached_download(cut)
+    assert sorted(download.cached_path(cut).parent.iterdir()) == sorted(
+        [download.cached_path(good), download.cached_path(odd)])  # nothing of the cut download is left
 
 
 def test_weights_come_from_the_hub_cache_when_present(no_network, alexnet_file):
