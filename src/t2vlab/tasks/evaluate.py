@@ -99,7 +99,9 @@ def evaluate(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     per_seed: list[dict[str, MetricResult]] = []
     details: dict = {}
-    for seed in seeds:
+    for i, seed in enumerate(seeds, 1):
+        log.info("seed %d (%d of %d): %s, then scoring with %s", seed, i, len(seeds),
+                 "generating" if model is not None else "reading the videos", ", ".join(protocol.metrics))
         if model is not None:
             prompts, k = protocol.requests()
             with inference_autocast(model.device):
