@@ -17,7 +17,9 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_task(train, cfg)
-    return optimized_value(metrics, cfg.get("optimized_metric")) if metrics else None
+    if not metrics:
+        return None
+    return optimized_value(metrics, cfg.get("optimized_metric"), cfg.get("optimized_direction", "maximize"))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from pathlib import Path
@@ -78,9 +79,17 @@ def train(cfg: DictConfig) -> dict:
         close_loggers(loggers, failed=failed)
 
 
-def optimized_value(metrics: dict, name: str | None) -> float | None:
+def optimized_value(metrics: dict, name: str | None, direction: str = "maximize") -> float | None:
+    """The value a sweep compares. A diverged run or a NaN/inf value counts as the worst possible value, so an
+    Optuna study records it instead of aborting (its sweeper stops the whole study on NaN)."""
     if not name:
         return None
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"optimized_direction={direction} is invalid; allowed: maximize, minimize")
+    worst = float("-inf") if direction == "maximize" else float("inf")
+    if metrics.get("train/diverged"):
+        return worst
     if name not in metrics:
         raise ValueError(f"optimized_metric={name} is invalid; allowed: one of {sorted(metrics)}")
-    return float(metrics[name])
+    value = float(metrics[name])
+    return value if math.isfinite(value) else worst
