@@ -80,6 +80,8 @@ def test_offline_wandb_run_holds_the_metrics(train_cfg):
     ("dataset.batch_size=0", r"dataset.batch_size=0 is invalid; allowed: > 0"),
     ("loss._target_=conftest.ForeignLoss", r"does not fit model=.*losses that fit: gan_bce, gan_hinge, gan_r3"),
     ("ckpt_path=/nowhere/last.ckpt", r"ckpt_path=/nowhere/last.ckpt is invalid"),
+    ("ckpt_path=last", r"ckpt_path=last is invalid here: no earlier run .* has a checkpoint"),
+    ("ckpt_path=/tmp", r"ckpt_path=/tmp is invalid: the folder has no checkpoints"),
 ])
 def test_bad_input_fails_before_any_work(train_cfg, override, message):
     cfg = train_cfg(override)

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -49,16 +51,32 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
 
 
-def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig) -> list[Logger]:
-    """The logger group's logger; W&B gets the resolved run config at init so every run is comparable."""
+def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: str | None = None) -> list[Logger]:
+    """The logger group's logger. W&B gets the resolved run config at init so every run is comparable; in a
+    multirun every job is grouped under the sweep and tagged with its overrides; a resumed run continues the
+    W&B run it came from."""
     if not cfg or "_target_" not in cfg:
         return []
     if cfg._target_.endswith("WandbLogger"):
         job = OmegaConf.masked_copy(run_cfg, [k for k in run_cfg if k != "hydra"])
+        extra: dict = sweep_grouping(run_cfg, cfg)
+        if resume_id:
+            extra |= {"id": resume_id, "resume": "allow"}
         # `config` is also the name of instantiate's first parameter, hence the partial
         make_logger = instantiate(cfg, _partial_=True)
-        return [make_logger(config=OmegaConf.to_container(job, resolve=True))]
+        return [make_logger(config=OmegaConf.to_container(job, resolve=True), **extra)]
     return [instantiate(cfg)]
+
+
+def sweep_grouping(run_cfg: DictConfig, logger_cfg: DictConfig) -> dict:
+    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags += the job's overrides."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return {}
+    hydra_cfg = HydraConfig.get()
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")]
+    group = f"{run_cfg.get('experiment_name') or run_cfg.task_name}/{Path(hydra_cfg.sweep.dir).name}"
+    tags = [*(logger_cfg.get("tags") or []), *(o[:64] for o in overrides)]  # W&B caps a tag at 64 characters
+    return {"group": group, "tags": list(dict.fromkeys(tags))}
 
 
 def close_loggers(loggers: list[Logger], failed: bool = False) -> None:

@@ -57,5 +57,3 @@ def check_train_config(cfg: DictConfig) -> None:
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"trainer.accelerator={accelerator} (hardware=t4/a10) needs a CUDA GPU and none is visible; "
                          "allowed here: hardware=cpu")
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise ValueError(f"ckpt_path={cfg.ckpt_path} is invalid; allowed: an existing checkpoint file")

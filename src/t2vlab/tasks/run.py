@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import rich
 import rich.syntax
 import rich.tree
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from t2vlab.atomic import atomic_path
 from t2vlab.tasks.preflight import BadInput
+
+log = logging.getLogger(__name__)
 
 
 def print_config_tree(cfg: DictConfig) -> None:
@@ -22,11 +30,31 @@ def print_config_tree(cfg: DictConfig) -> None:
     rich.print(tree)
 
 
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def run_task(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
+    """Run one job. In a multirun a failing job is recorded (FAILED in its folder, {"failed": True} returned)
+    and the sweep goes on; a single run fails loudly."""
     if cfg.get("print_config", True):
         print_config_tree(cfg)
     try:
         return task(cfg)
     except BadInput as e:  # a plain message, not a traceback: nothing ran yet
+        if in_multirun():
+            return _record_failure(cfg, f"error: {e}")
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Exception:
+        if not in_multirun():
+            raise
+        return _record_failure(cfg, traceback.format_exc())
+
+
+def _record_failure(cfg: DictConfig, text: str) -> dict:
+    out = Path(cfg.paths.output_dir)
+    with atomic_path(out / "FAILED") as tmp:
+        tmp.write_text(text)
+    log.error("job %s failed; the sweep goes on. Details: %s", out, out / "FAILED")
+    return {"failed": True, "error": text.strip().splitlines()[-1] if text.strip() else ""}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
+from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.sampling import write_samples
 from t2vlab.tasks.common import (
     build_model,
@@ -22,6 +25,8 @@ from t2vlab.tasks.common import (
     write_json,
 )
 from t2vlab.tasks.preflight import BadInput, check_train_config
+
+log = logging.getLogger(__name__)
 
 # Lightning's advice for automatic optimisation; our GAN steps both optimisers itself
 warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
@@ -43,20 +48,23 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     try:  # everything before the first step: a ValueError here is a bad config value
         check_train_config(cfg)
+        experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
+        ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
         datamodule = instantiate(cfg.dataset)
         model = build_model(cfg, datamodule.vocab)
         callbacks = instantiate_callbacks(cfg.get("callbacks"))
     except ValueError as e:
         raise BadInput(str(e)) from None
-    loggers = instantiate_loggers(cfg.get("logger"), cfg)
+    loggers = instantiate_loggers(cfg.get("logger"), cfg, resume_id=wandb_id_to_resume(ckpt))
     counter = BatchCounter()
     failed = True
     try:
-        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter], logger=loggers or False,
-                                          default_root_dir=str(out))
+        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter, RNGState()],
+                                          logger=loggers or False, default_root_dir=str(out))
         start = time.perf_counter()
-        resume = {"ckpt_path": cfg.ckpt_path} if cfg.get("ckpt_path") else {}
-        trainer.fit(model, datamodule=datamodule, **resume)  # Ctrl-C: Lightning saves, then exits
+        if ckpt is not None:
+            log.info("resuming from %s", ckpt)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)  # Ctrl-C: Lightning saves, then exits
         train_seconds = time.perf_counter() - start
 
         ev = cfg.evaluation
@@ -70,6 +78,8 @@ def train(cfg: DictConfig) -> dict:
                       fields={"tag": "evaluation", "step": trainer.global_step, "seed": ev.seed})
         metrics = {**report.metrics(), "train/seconds": train_seconds, "train/global_step": trainer.global_step,
                    "train/frames_per_second": counter.batches * datamodule.frames_per_batch / train_seconds}
+        if ckpt is not None:
+            metrics["train/resumed_from"] = str(ckpt)
         write_json(out / "metrics.json", metrics)
         for logger in loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
@@ -87,7 +97,7 @@ def optimized_value(metrics: dict, name: str | None, direction: str = "maximize"
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"optimized_direction={direction} is invalid; allowed: maximize, minimize")
     worst = float("-inf") if direction == "maximize" else float("inf")
-    if metrics.get("train/diverged"):
+    if metrics.get("train/diverged") or metrics.get("failed"):
         return worst
     if name not in metrics:
         raise ValueError(f"optimized_metric={name} is invalid; allowed: one of {sorted(metrics)}")
