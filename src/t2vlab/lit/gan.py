@@ -86,12 +86,12 @@ class GANModule(pl.LightningModule):
         if words:
             word_d = F.binary_cross_entropy_with_logits(w_real.float(), bag)
             loss_d = loss_d + self.hparams.word_weight * word_d
-            self.log("train/word_d", word_d.detach())
+            self.log("train/word_d", word_d.detach(), sync_dist=True)
         if penalised:
             r1 = self.loss.gradient_penalty(d_real, real)
             r2 = self.loss.gradient_penalty(d_fake, fake)
             loss_d = loss_d + self.loss.gamma / 2 * (r1 + r2)
-            self.log_dict({"train/r1": r1.detach(), "train/r2": r2.detach()})
+            self.log_dict({"train/r1": r1.detach(), "train/r2": r2.detach()}, sync_dist=True)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
@@ -108,12 +108,13 @@ class GANModule(pl.LightningModule):
         if words:
             word_g = F.binary_cross_entropy_with_logits(w_fake.float(), bag)
             loss_g = loss_g + self.hparams.word_weight * word_g
-            self.log("train/word_g", word_g.detach())
+            self.log("train/word_g", word_g.detach(), sync_dist=True)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
         self._update_ema()
-        self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach()}, prog_bar=True)
+        # averaged over processes under DDP (a no-op in one process)
+        self.log_dict({"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach()}, prog_bar=True, sync_dist=True)
 
     def _bag_of_words(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L) ids -> (B, V) multi-hot of the words present (padding dropped)."""

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig
 
 from t2vlab.callbacks.rng_state import RNGState
@@ -66,6 +67,8 @@ def train(cfg: DictConfig) -> dict:
             log.info("resuming from %s", ckpt)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)  # Ctrl-C: Lightning saves, then exits
         train_seconds = time.perf_counter() - start
+        # under ddp_spawn the steps ran in worker processes: the weights come back, the counters do not
+        steps = trainer.global_step or _saved_step(out / "checkpoints" / "last.ckpt")
 
         ev = cfg.evaluation
         model.eval()
@@ -75,18 +78,25 @@ def train(cfg: DictConfig) -> dict:
         print_report(report, datamodule.holdout_prompts, title=f"circle motion accuracy ({out})")
         write_samples(report.videos, report.prompts, out / "samples" / "evaluation",
                       heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
-                      fields={"tag": "evaluation", "step": trainer.global_step, "seed": ev.seed})
-        metrics = {**report.metrics(), "train/seconds": train_seconds, "train/global_step": trainer.global_step,
-                   "train/frames_per_second": counter.batches * datamodule.frames_per_batch / train_seconds}
+                      fields={"tag": "evaluation", "step": steps, "seed": ev.seed})
+        fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
+        metrics = {**report.metrics(), "train/seconds": train_seconds, "train/global_step": steps,
+                   "train/frames_per_second": fps}
         if ckpt is not None:
             metrics["train/resumed_from"] = str(ckpt)
         write_json(out / "metrics.json", metrics)
         for logger in loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=steps)
         failed = False
         return metrics
     finally:
         close_loggers(loggers, failed=failed)
+
+
+def _saved_step(checkpoint: Path) -> int:
+    if not checkpoint.is_file():
+        return 0
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
 
 
 def optimized_value(metrics: dict, name: str | None, direction: str = "maximize") -> float | None:

@@ -1,0 +1,33 @@
+"""hardware=ddp, exercised as 2 CPU processes (ddp_spawn, gloo): one output folder, one W&B run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
+    env = {**os.environ, "T2VLAB_ROOT": str(tmp_path), "WANDB_SILENT": "true"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "debug=fast", "print_config=false", "hardware=ddp",
+         "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn_find_unused_parameters_true",
+         "trainer.precision=32-true", "callbacks.video_sampler=null", "evaluation.clips_per_prompt=1",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and "Starting with 2 processes" in log  # really two processes
+    assert {p.name for p in tmp_path.iterdir()} <= {"run", "data"}  # no second run folder from a worker
+    run = tmp_path / "run"
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1  # one W&B run, written by rank 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train/global_step"] == 4  # counted in the workers, read back from their checkpoint
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 4
