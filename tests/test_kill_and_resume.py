@@ -47,7 +47,9 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "checkpoints" / "last.ckpt").exists() and not (killed / "metrics.json").exists()
-    assert not list((killed / "checkpoints").glob("*.tmp*"))  # no half-written checkpoint under any name
+    # a kill during a save may leave a temporary file (*.ckpt.tmp), never a truncated checkpoint
+    for ckpt in (killed / "checkpoints").glob("*.ckpt"):
+        assert torch.load(ckpt, weights_only=False)["global_step"] > 0
 
     resumed = experiment / "resumed"
     cmd, env = command(tmp_path, resumed, "ckpt_path=last")  # the newest checkpoint of this experiment
