@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ def train_cfg(tmp_path):
                            tmp_path / name)
 
     return make
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a train.py/evaluate.py subprocess. Without WANDB_SERVICE: W&B runs started in this
+    pytest process export it, and a child that inherits it shares this process's W&B service instead of
+    starting its own, as it would from a shell (a killed child's run id then stays "in use" there)."""
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    return {**env, "WANDB_SILENT": "true", **extra}
 
 
 class _ScriptedDetector(torch.nn.Module):

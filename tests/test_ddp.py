@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
-    env = {**os.environ, "T2VLAB_ROOT": str(tmp_path), "WANDB_SILENT": "true"}
+    env = subprocess_env(T2VLAB_ROOT=str(tmp_path))
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "debug=fast", "print_config=false", "hardware=ddp",
          "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp_spawn_find_unused_parameters_true",

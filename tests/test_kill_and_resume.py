@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from conftest import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 # 64 clips in batches of 8 = 8 GAN iterations = 16 optimiser steps per epoch: checkpoints land on epoch ends
@@ -24,7 +25,7 @@ ATOL = 1e-6
 
 
 def command(tmp: Path, run_dir: Path, *extra: str) -> tuple[list[str], dict]:
-    env = {**os.environ, "T2VLAB_ROOT": str(tmp), "WANDB_SILENT": "true"}
+    env = subprocess_env(T2VLAB_ROOT=str(tmp))
     return [sys.executable, str(ROOT / "train.py"), *RUN, *extra, f"hydra.run.dir={run_dir}"], env
 
 
@@ -53,7 +54,8 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     resumed = experiment / "resumed"
     cmd, env = command(tmp_path, resumed, "ckpt_path=last")  # the newest checkpoint of this experiment
-    subprocess.run(cmd, env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    result = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
 
     straight_state = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)
     resumed_state = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
