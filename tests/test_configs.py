@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 
 from t2vlab.tasks.preflight import family_of, losses_for
 
-GROUPS = ["model", "loss", "dataset", "hardware", "logger", "callbacks", "experiment", "debug", "paths"]
+GROUPS = ["model", "loss", "dataset", "hardware", "logger", "callbacks", "experiment", "debug", "paths",
+          "hparams_search", "launcher"]
 
 
 def options(group: str) -> list[str]:
@@ -67,3 +68,13 @@ def test_every_model_has_a_fitting_loss():
     for model in options("model"):
         family = family_of(OmegaConf.load(CONF / "model" / f"{model}.yaml")._target_)
         assert losses_for(family), model
+
+
+@pytest.mark.parametrize("search", [None, "video_gan_optuna", "gan_optuna"])
+def test_the_sweeper_class_follows_hparams_search(search, tmp_path):
+    cfg = compose_cfg("train", [f"hparams_search={search}"] if search else [], tmp_path)
+    expected = "OptunaSweeper" if search else "FitCheckingSweeper"
+    assert cfg.hydra.sweeper._target_.endswith(expected)
+    assert get_class(cfg.hydra.sweeper._target_) is not None
+    if search:
+        assert cfg.hydra.sweeper.direction == cfg.optimized_direction

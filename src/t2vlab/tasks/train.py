@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
+from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
@@ -84,6 +85,9 @@ def train(cfg: DictConfig) -> dict:
                    "train/frames_per_second": fps}
         if ckpt is not None:
             metrics["train/resumed_from"] = str(ckpt)
+        guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
+        if guard is not None and guard.diverged:
+            metrics |= {"train/diverged": True, "train/diverged_at_step": guard.diverged_at}
         write_json(out / "metrics.json", metrics)
         for logger in loggers:
             logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=steps)
