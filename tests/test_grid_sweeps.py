@@ -54,9 +54,46 @@ def test_a_misfit_pair_is_listed_at_launch_and_skipped(tmp_path):
     assert len(jobs) == 1 and (jobs[0] / "metrics.json").is_file()
 
 
-def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
-    result = sweep(tmp_path, "logger=none", "dataset.batch_size=0,8")
-    assert result.returncode == 0, result.stderr[-2000:]
-    failed, ok = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+def test_the_comparison_report_shows_each_configuration_with_mean_and_std(grid, tmp_path):
+    from conftest import compose_cfg
+
+    from t2vlab.tasks.evaluate import evaluate
+
+    history = grid / "0" / "history.jsonl"
+    history.write_text(history.read_text() + '{"step": 99, "train/lo')  # a line cut by a crash
+    result = evaluate(compose_cfg("evaluate", [f"compare={grid}"], tmp_path / "cmp"))
+    rows = result["rows"]
+    assert sorted(r["configuration"] for r in rows) == sorted(
+        f"loss={loss} model={model}" for model in ("gan", "video_gan") for loss in ("gan_bce", "gan_r3"))
+    for row in rows:
+        stat = row["motion_acc/seen_all"]
+        assert row["n"] == 2 and stat["n"] == 2 and stat["std"] is not None
+    means = [r["motion_acc/seen_all"]["mean"] for r in rows]
+    assert means == sorted(means, reverse=True)  # optimized_direction: maximize
+    report = (tmp_path / "cmp" / "report.html").read_text()
+    assert report.count("<tr>") == 5 and "data:image/png;base64," in report
+    assert "http://" not in report and "https://" not in report  # self-contained
+    assert {p.name for p in (tmp_path / "cmp" / "plots").iterdir()} >= {
+        "motion_acc_seen_all_by_model.png", "motion_acc_seen_all_by_loss.png", "learning_curves.png", "samples.png"}
+    if Path("/usr/bin/chromium").exists():  # Debian's chromium; see scripts/screenshot_report.sh
+        shot = tmp_path / "report.png"
+        subprocess.run(["bash", str(ROOT / "scripts" / "screenshot_report.sh"), str(tmp_path / "cmp" / "report.html"),
+                        str(shot)], check=True, timeout=120)
+        assert shot.stat().st_size > 20_000
+
+
+def test_a_failing_job_is_recorded_the_sweep_goes_on_and_compare_lists_it(tmp_path):
+    from conftest import compose_cfg
+
+    from t2vlab.tasks.evaluate import evaluate
+    from t2vlab.tasks.preflight import BadInput
+
+    assert sweep(tmp_path, "logger=none", "dataset.batch_size=0,8").returncode == 0
+    failed, ok = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"  # one job failing does not stop the sweep
     assert "dataset.batch_size=0 is invalid" in (failed / "FAILED").read_text()
     assert not (failed / "metrics.json").exists() and (ok / "metrics.json").is_file()
+    result = evaluate(compose_cfg("evaluate", [f"compare={tmp_path / 'sweep'}/*"], tmp_path / "cmp"))
+    assert len(result["failed"]) == 1 and "dataset.batch_size=0 is invalid" in result["failed"][0]["error"]
+    assert "Failed or unfinished runs" in (tmp_path / "cmp" / "report.html").read_text()
+    with pytest.raises(BadInput, match="compare=.* no runs found"):
+        evaluate(compose_cfg("evaluate", [f"compare={tmp_path / 'nothing'}"], tmp_path / "cmp2"))

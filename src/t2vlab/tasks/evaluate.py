@@ -64,6 +64,8 @@ def _check_source(cfg: DictConfig) -> list[int]:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    if cfg.get("compare"):
+        return compare_runs(cfg)
     # everything that can be wrong with the input is found here, before any generation or scoring
     try:
         check_positive(cfg, ["clips_per_prompt", "num_frames"])
@@ -127,6 +129,19 @@ def evaluate(cfg: DictConfig) -> dict:
     if run is not None and cfg.wandb_summary:
         update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab")
     return report
+
+
+def compare_runs(cfg: DictConfig) -> dict:
+    """compare=<sweep folder or glob>: the runs' own records -> table, plots and report.html, no network."""
+    from t2vlab.compare import compare, find_runs
+
+    if not find_runs(str(cfg.compare)):
+        raise BadInput(f"compare={cfg.compare} is invalid: no runs found; allowed: a sweep or run folder, or a "
+                       "glob, with run folders holding .hydra/config.yaml")
+    out = Path(cfg.paths.output_dir)
+    result = compare(str(cfg.compare), out)
+    log.info("comparison of %d configurations written to %s", len(result["rows"]), out / "report.html")
+    return result
 
 
 def _stack(videos: list[torch.Tensor], num_frames: int) -> torch.Tensor:
