@@ -3,6 +3,7 @@ combinations skipped at launch, a failing job recorded while the sweep goes on."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,13 @@ def test_a_failing_job_is_recorded_the_sweep_goes_on_and_compare_lists_it(tmp_pa
     assert "Failed or unfinished runs" in (tmp_path / "cmp" / "report.html").read_text()
     with pytest.raises(BadInput, match="compare=.* no runs found"):
         evaluate(compose_cfg("evaluate", [f"compare={tmp_path / 'nothing'}"], tmp_path / "cmp2"))
+
+
+def test_a_relaunched_sweep_with_ckpt_path_last_continues_each_job_from_its_own_checkpoint(tmp_path):
+    assert sweep(tmp_path, "logger=none", "seed=0,1").returncode == 0
+    result = sweep(tmp_path, "logger=none", "seed=0,1", "ckpt_path=last", "trainer.max_steps=4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for job in ("0", "1"):
+        metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        assert metrics["train/global_step"] == 4
+        assert Path(metrics["train/resumed_from"]).parent.parent == (tmp_path / "sweep" / job).resolve()

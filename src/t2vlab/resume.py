@@ -17,13 +17,18 @@ def newest_checkpoint(run_dir: Path) -> Path | None:
 def resolve_checkpoint(ckpt_path: str | None, experiment_dir: Path, current_run: Path) -> Path | None:
     """`ckpt_path` as given on the command line -> a checkpoint file (None: start fresh).
 
-    - `last`: the newest checkpoint of the newest earlier run of this experiment (multirun jobs included);
+    - `last`: the newest checkpoint in this job's own folder when it has one (a sweep re-launched with the same
+      hydra.sweep.dir: every job continues itself), else of the newest earlier run of this experiment
+      (multirun jobs included);
     - a run folder: its newest checkpoint;
     - a file: itself.
     """
     if not ckpt_path:
         return None
     if ckpt_path == "last":
+        own = newest_checkpoint(current_run)
+        if own is not None:
+            return own
         runs = [p.parent.parent for p in experiment_dir.glob("**/checkpoints/*.ckpt")
                 if p.parent.parent.resolve() != current_run.resolve()]
         newest = [c for c in (newest_checkpoint(r) for r in set(runs)) if c is not None]
