@@ -233,9 +233,12 @@ def render(cx: np.ndarray, cy: np.ndarray, rad: np.ndarray, color_index: np.ndar
     return out.numpy()
 
 
-def generate(s: CirclesSettings, prompts: list[str] | None = None) -> tuple[np.ndarray, list[str], dict]:
+def generate(s: CirclesSettings, prompts: list[str] | None = None,
+             wobble: float = 0.0) -> tuple[np.ndarray, list[str], dict]:
     """Render s.num_videos clips cycling through the prompts in a seeded shuffled order.
 
+    `wobble` > 0 shakes each frame's centre by about `wobble` pixels and its radius by about `wobble` x 6%
+    (the motion classifier trains on such clips; the dataset itself never wobbles).
     Returns (videos uint8 (N,T,H,W,3), prompt per clip, ground truth {"cx","cy","radius"} (N,T)).
     """
     prompts = list(prompts or s.prompts)
@@ -243,6 +246,10 @@ def generate(s: CirclesSettings, prompts: list[str] | None = None) -> tuple[np.n
     order = rng.permutation(np.arange(s.num_videos) % len(prompts))
     texts = [prompts[i] for i in order]
     cx, cy, rad = trajectories([motion_of(p) for p in texts], s, rng)
+    if wobble > 0:
+        cx = cx + rng.normal(0, wobble, cx.shape)
+        cy = cy + rng.normal(0, wobble, cy.shape)
+        rad = np.maximum(1.0, rad * (1 + rng.normal(0, 0.06 * wobble, rad.shape)))
     videos = render(cx, cy, rad, rng.integers(0, len(s.colors), size=s.num_videos), s)
     return videos, texts, {"cx": cx, "cy": cy, "radius": rad}
 

@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from t2vlab.atomic import atomic_path
-from t2vlab.data.circles import PROMPT_MOTIONS, CirclesSettings, motion_of, render, trajectories
+from t2vlab.data.circles import PROMPT_MOTIONS, CirclesSettings, generate, motion_of
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.metrics.circles_classifier_net import MOTIONS, CirclesMotionNet
 from t2vlab.metrics.frechet import frechet_distance
@@ -79,14 +79,7 @@ def real_clips(settings: CirclesSettings, num: int, seed: int,
     perfect paths judges a wobbly but clearly downward clip by details that have nothing to do with the motion.
     """
     s = CirclesSettings(**{**asdict(settings), "num_videos": num, "seed": seed, "prompts": list(PROMPT_MOTIONS)})
-    rng = np.random.default_rng(s.seed)
-    texts = [s.prompts[i] for i in rng.permutation(np.arange(num) % len(s.prompts))]
-    cx, cy, rad = trajectories([motion_of(t) for t in texts], s, rng)
-    if jitter > 0:
-        cx = cx + rng.normal(0, jitter, cx.shape)
-        cy = cy + rng.normal(0, jitter, cy.shape)
-        rad = np.maximum(1.0, rad * (1 + rng.normal(0, 0.06 * jitter, rad.shape)))
-    videos = render(cx, cy, rad, rng.integers(0, len(s.colors), size=num), s)
+    videos, texts, _ = generate(s, wobble=jitter)
     labels = torch.tensor([MOTIONS.index(motion_of(t)) for t in texts])
     return torch.from_numpy(videos).permute(0, 1, 4, 2, 3).contiguous(), labels
 

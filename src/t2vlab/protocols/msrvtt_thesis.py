@@ -57,6 +57,7 @@ class MsrvttThesisProtocol(Protocol):
         self.paths = [folder / r["path"] for r in self.rows]
         self.train_prompts: list[str] = []
         self.heldout_prompts = [r["prompt"] for r in self.rows]
+        self._reference: torch.Tensor | None = None
 
     def requests(self) -> tuple[list[str], int]:
         return [r["prompt"] for r in self.rows], 1
@@ -65,6 +66,11 @@ class MsrvttThesisProtocol(Protocol):
         """The real clips, in caption order; `prompts` must be those captions."""
         if prompts != [r["prompt"] for r in self.rows]:
             raise ValueError("the generated clips do not match the protocol's captions one to one")
+        if self._reference is None:  # decoded once, reused for every seed
+            self._reference = self._read_reference()
+        return self._reference
+
+    def _read_reference(self) -> torch.Tensor:
         clips = []
         for path in self.paths:
             video = read_video(path)
