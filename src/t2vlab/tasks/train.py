@@ -16,6 +16,7 @@ from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.reports import print_scores
 from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.sampling import write_samples
 from t2vlab.tasks.common import (
@@ -71,17 +72,14 @@ def train(cfg: DictConfig) -> dict:
         # under ddp_spawn the steps ran in worker processes: the weights come back, the counters do not
         steps = trainer.global_step or _saved_step(out / "checkpoints" / "last.ckpt")
 
-        ev = cfg.evaluation
         model.eval()
-        with inference_autocast(model.device):
-            report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
-                                      ev.clips_per_prompt, ev.num_frames, ev.seed)
-        print_report(report, datamodule.holdout_prompts, title=f"circle motion accuracy ({out})")
-        write_samples(report.videos, report.prompts, out / "samples" / "evaluation",
-                      heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
-                      fields={"tag": "evaluation", "step": steps, "seed": ev.seed})
+        if hasattr(model, "after_fit"):  # a family that is not a video generator measures itself
+            scores = model.after_fit(datamodule, out)
+            print_scores(scores, title=f"{type(model).__name__} after training ({out})")
+        else:
+            scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps)
         fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
-        metrics = {**report.metrics(), "train/seconds": train_seconds, "train/global_step": steps,
+        metrics = {**scores, "train/seconds": train_seconds, "train/global_step": steps,
                    "train/frames_per_second": fps}
         if ckpt is not None:
             metrics["train/resumed_from"] = str(ckpt)
@@ -95,6 +93,18 @@ def train(cfg: DictConfig) -> dict:
         return metrics
     finally:
         close_loggers(loggers, failed=failed)
+
+
+def _evaluate_generator(model, datamodule, ev, out: Path, steps: int) -> dict:
+    """Sample the fixed prompt list, score motion, write the samples and their manifest."""
+    with inference_autocast(model.device):
+        report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
+                                  ev.clips_per_prompt, ev.num_frames, ev.seed)
+    print_report(report, datamodule.holdout_prompts, title=f"circle motion accuracy ({out})")
+    write_samples(report.videos, report.prompts, out / "samples" / "evaluation",
+                  heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
+                  fields={"tag": "evaluation", "step": steps, "seed": ev.seed})
+    return report.metrics()
 
 
 def _saved_step(checkpoint: Path) -> int:

@@ -1,0 +1,146 @@
+"""The thin LightningModule that trains the circles_unclip backbone, in two stages within one run.
+
+Stage 1 (the first `ae_steps` batches): frame encoder + decoder as an autoencoder on single frames, with
+a little noise on the embedding so that nearby embeddings decode to nearby frames. Stage 2: encoder and
+decoder frozen; the text encoder and the prior learn to denoise the standardised embedding of a clip's
+first frame from its prompt (the Splitter starts from the prior's embedding and walks to later frames).
+Prompts are dropped to "" now and then so classifier-free guidance works. After fit the stack is saved
+where `backbone=circles_unclip` looks, loaded back through that backbone and measured.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from t2vlab.backbones.preprocess import clip_pixels, processor_settings
+from t2vlab.models.circles_unclip.stack import StackSizes, build_components
+
+log = logging.getLogger(__name__)
+
+
+class CirclesUnclipModule(pl.LightningModule):
+    family = "circles_unclip"
+
+    def __init__(self, loss, vocab: list[str], sizes: dict | None = None, ae_steps: int = 1000,
+                 lr: float = 2e-3, prior_lr: float = 1e-3, frames_per_clip: int = 2, embed_noise: float = 0.05,
+                 text_drop: float = 0.1, stats_clips: int = 2048, export_dir: str | None = None,
+                 quality_clips: int = 200, quality_seed: int = 1000003) -> None:
+        super().__init__()
+        checks = [("ae_steps", ae_steps >= 1, ">= 1"), ("lr", lr > 0, "> 0"), ("prior_lr", prior_lr > 0, "> 0"),
+                  ("frames_per_clip", frames_per_clip >= 1, ">= 1"), ("embed_noise", embed_noise >= 0, ">= 0"),
+                  ("text_drop", 0 <= text_drop < 1, "[0, 1)"), ("stats_clips", stats_clips >= 2, ">= 2"),
+                  ("quality_clips", quality_clips >= 1, ">= 1")]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
+        if getattr(loss, "family", None) != self.family:
+            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and "
+                             "does not fit model=circles_unclip")
+        self.save_hyperparameters(ignore=["loss"])
+        self.automatic_optimization = False
+        self.sizes = StackSizes(**(sizes or {}))
+        parts = build_components(self.sizes, vocab)
+        self.tokenizer, self.image_processor, self.scheduler = (parts["tokenizer"], parts["image_processor"],
+                                                                parts["scheduler"])
+        self.text_encoder, self.image_encoder = parts["text_encoder"], parts["image_encoder"]
+        self.prior, self.decoder = parts["prior"], parts["decoder"]
+        self.prior.clip_mean.requires_grad_(False)
+        self.prior.clip_std.requires_grad_(False)
+        self.register_buffer("stats_ready", torch.tensor(False))
+        self.pixels = processor_settings(self.image_processor)
+        self.loss = loss
+
+    def configure_optimizers(self):
+        ae = [*self.image_encoder.parameters(), *self.decoder.parameters()]
+        prior = [*self.text_encoder.parameters(), *(p for p in self.prior.parameters() if p.requires_grad)]
+        return (torch.optim.AdamW(ae, lr=self.hparams.lr, weight_decay=0.0),
+                torch.optim.AdamW(prior, lr=self.hparams.prior_lr, weight_decay=0.0))
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (N,3,H,W) in [0,1] -> (N,D), through the same pixel recipe the backbone uses."""
+        return self.image_encoder(clip_pixels(frames, self.pixels)).image_embeds
+
+    def text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As the prior pipeline does it: padded to text_len, encoder called without the mask."""
+        tok = self.tokenizer(prompts, padding="max_length", max_length=self.sizes.text_len, truncation=True,
+                             return_tensors="pt")
+        out = self.text_encoder(tok.input_ids.to(self.device))
+        return out.last_hidden_state, out.text_embeds, tok.attention_mask.bool().to(self.device)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_ae, opt_prior = self.optimizers()
+        video = batch["video"]  # (B,T,3,H,W)
+        if self.global_step < self.hparams.ae_steps:
+            self._autoencoder_step(video, opt_ae)
+        else:
+            self._prior_step(video, batch["text"], opt_prior)
+
+    def _autoencoder_step(self, video: torch.Tensor, opt) -> None:
+        B, T = video.shape[:2]
+        k = min(self.hparams.frames_per_clip, T)
+        pick = torch.rand(B, T, device=video.device).argsort(dim=1)[:, :k]  # k distinct frames per clip
+        frames = video[torch.arange(B, device=video.device)[:, None], pick].flatten(0, 1)
+        e = self.encode(frames).float()
+        noise = self.hparams.embed_noise * e.detach().square().mean(-1, keepdim=True).sqrt()
+        loss = self.loss.reconstruction(self.decoder(e + noise * torch.randn_like(e)), frames)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+        self.log("train/recon_loss", loss, prog_bar=True)
+
+    @torch.no_grad()
+    def _set_prior_stats(self) -> None:
+        """The prior works on standardised embeddings; mean and std of first-frame embeddings set the scale."""
+        clips = self.trainer.datamodule.train_set
+        n = min(self.hparams.stats_clips, len(clips))
+        first = torch.stack([clips[i]["video"][0] for i in range(n)]).to(self.device)
+        e = torch.cat([self.encode(chunk).float() for chunk in first.split(256)])
+        self.prior.clip_mean.copy_(e.mean(0, keepdim=True))
+        self.prior.clip_std.copy_(e.std(0, keepdim=True).clamp_min(1e-4))
+        self.stats_ready.fill_(True)
+        log.info("prior statistics from %d first frames: mean norm %.3f, mean std %.3f", n,
+                 e.mean(0).norm().item(), e.std(0).mean().item())
+
+    def _prior_step(self, video: torch.Tensor, prompts: list[str], opt) -> None:
+        self.image_encoder.eval().requires_grad_(False)
+        self.decoder.eval().requires_grad_(False)
+        if not bool(self.stats_ready):
+            self._set_prior_stats()
+        with torch.no_grad():
+            target = (self.encode(video[:, 0]).float() - self.prior.clip_mean) / self.prior.clip_std
+        drop = torch.rand(len(prompts)) < self.hparams.text_drop
+        prompts = ["" if d else p for p, d in zip(prompts, drop.tolist(), strict=True)]
+        hidden, pooled, mask = self.text(prompts)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(target),), device=self.device)
+        noise = torch.randn_like(target)
+        noisy = self.scheduler.add_noise(target, noise, t)
+        pred = self.prior(noisy, timestep=t, proj_embedding=pooled, encoder_hidden_states=hidden,
+                          attention_mask=mask).predicted_image_embedding
+        loss = self.loss.prior(pred, target)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+        self.log("train/prior_loss", loss, prog_bar=True)
+
+    def after_fit(self, datamodule, out_dir: Path) -> dict:
+        """Save the stack for backbone=circles_unclip, load it back through the backbone, measure it."""
+        from t2vlab.backbones.circles_unclip import CirclesUnclipBackbone, export_stack
+        from t2vlab.backbones.quality import circles_quality
+
+        if self.global_step <= self.hparams.ae_steps:
+            log.warning("training stopped before the prior stage (%d of %d autoencoder steps): the prior is untrained",
+                        self.global_step, self.hparams.ae_steps)
+        target = Path(self.hparams.export_dir or out_dir / "backbone")
+        export_stack(self, out_dir / "backbone")
+        if target != out_dir / "backbone":
+            export_stack(self, target)
+        backbone = CirclesUnclipBackbone(path=str(target), device=str(self.device))
+        metrics = circles_quality(backbone, datamodule.settings, self.hparams.quality_clips, self.hparams.quality_seed,
+                                  prompts=datamodule.prompts + datamodule.holdout_prompts)
+        metrics["unclip/exported_to"] = str(target)
+        metrics["unclip/identity"] = backbone.identity
+        return metrics
