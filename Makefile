@@ -35,7 +35,7 @@ bench-fvd: $(STAMP)
 	$(PY) bench/fvd_throughput.py $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py
+	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py embed.py
 
 clean:
 	rm -rf $(VENV)

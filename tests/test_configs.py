@@ -78,3 +78,20 @@ def test_the_sweeper_class_follows_hparams_search(search, tmp_path):
     assert get_class(cfg.hydra.sweeper._target_) is not None
     if search:
         assert cfg.hydra.sweeper.direction == cfg.optimized_direction
+
+
+@pytest.mark.parametrize("backbone", options("backbone"))
+def test_embed_config_composes_with_each_backbone(backbone, tmp_path):
+    cfg = compose_cfg("embed", [f"backbone={backbone}"], tmp_path)
+    resolved = OmegaConf.to_container(cfg.backbone, resolve=True)
+    assert get_class(resolved["_target_"]).name == backbone
+    assert resolved["device"] == "cpu"
+
+
+@pytest.mark.parametrize("hardware,device,dtype", [("t4", "cuda", "float16"), ("a10", "cuda", "bfloat16"),
+                                                   ("cpu", "cpu", None)])
+def test_hardware_picks_the_kandinsky_device_and_dtype(hardware, device, dtype, tmp_path):
+    cfg = compose_cfg("embed", ["backbone=kandinsky22", f"hardware={hardware}"], tmp_path)
+    assert cfg.backbone.device == device
+    # cpu: bf16 where the CPU has native bf16, fp32 elsewhere
+    assert cfg.backbone.dtype == dtype or (dtype is None and cfg.backbone.dtype in ("bfloat16", "float32"))

@@ -28,3 +28,23 @@ def inference_autocast(device: torch.device | str):
     if device.type == "cpu" and cpu_supports_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def torch_device(accelerator: str = "cpu") -> str:
+    """A Lightning accelerator name -> the torch device a frozen backbone runs on."""
+    if accelerator in ("gpu", "cuda"):
+        return "cuda"
+    if accelerator == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def backbone_dtype(precision: str = "32-true") -> str:
+    """A Lightning precision -> the dtype a frozen backbone's weights are loaded in (fp16 on a T4, bf16 on an
+    A10 or a bf16-capable CPU, fp32 otherwise)."""
+    precision = str(precision)
+    if precision.startswith("bf16"):
+        return "bfloat16"
+    if precision.startswith("16"):
+        return "float16"
+    return "float32"

@@ -58,9 +58,14 @@ def circles_quality(backbone, settings: CirclesSettings, num_clips: int = 200, s
         prior_frames = backbone.decode(prior).cpu()
     found = [bool(track(f[None], background).present[0]) for f in prior_frames]
 
+    def mean_p95(errors: np.ndarray) -> tuple[float, float]:
+        # no decoded frame with a circle: infinitely bad, not NaN (a NaN ends an Optuna sweep)
+        return (float(errors.mean()), float(np.percentile(errors, 95))) if errors.size else (np.inf, np.inf)
+
+    (c_mean, c_p95), (r_mean, r_p95) = mean_p95(centre), mean_p95(radius)
     return {
-        "unclip/center_err_px": float(centre.mean()), "unclip/center_err_px_p95": float(np.percentile(centre, 95)),
-        "unclip/radius_err_px": float(radius.mean()), "unclip/radius_err_px_p95": float(np.percentile(radius, 95)),
+        "unclip/center_err_px": c_mean, "unclip/center_err_px_p95": c_p95,
+        "unclip/radius_err_px": r_mean, "unclip/radius_err_px_p95": r_p95,
         "unclip/frames_without_circle": missing, "unclip/frames": N * T,
         # a clip is ordered when similarity falls as displacement grows (negative rank correlation)
         "unclip/order_frac": float((rho < 0).mean()), "unclip/order_rho_mean": float(rho.mean()),

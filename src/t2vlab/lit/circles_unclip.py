@@ -11,6 +11,7 @@ where `backbone=circles_unclip` looks, loaded back through that backbone and mea
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -50,15 +51,27 @@ class CirclesUnclipModule(pl.LightningModule):
         self.prior, self.decoder = parts["prior"], parts["decoder"]
         self.prior.clip_mean.requires_grad_(False)
         self.prior.clip_std.requires_grad_(False)
+        self.moments_head = torch.nn.Linear(self.sizes.dim, 3)  # a training aid (see the loss); not exported
         self.register_buffer("stats_ready", torch.tensor(False))
         self.pixels = processor_settings(self.image_processor)
         self.loss = loss
 
     def configure_optimizers(self):
-        ae = [*self.image_encoder.parameters(), *self.decoder.parameters()]
+        ae = [*self.image_encoder.parameters(), *self.decoder.parameters(), *self.moments_head.parameters()]
         prior = [*self.text_encoder.parameters(), *(p for p in self.prior.parameters() if p.requires_grad)]
-        return (torch.optim.AdamW(ae, lr=self.hparams.lr, weight_decay=0.0),
-                torch.optim.AdamW(prior, lr=self.hparams.prior_lr, weight_decay=0.0))
+        opt_ae = torch.optim.AdamW(ae, lr=self.hparams.lr, weight_decay=0.0)
+        opt_prior = torch.optim.AdamW(prior, lr=self.hparams.prior_lr, weight_decay=0.0)
+        # the autoencoder's rate: a short warm-up, then a cosine down to 2% by the end of its stage; the
+        # decoder places the circle to a pixel only once the steps get small
+        warmup, total = max(1, self.hparams.ae_steps // 20), self.hparams.ae_steps
+
+        def ae_rate(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            done = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * done))
+
+        return [opt_ae, opt_prior], [torch.optim.lr_scheduler.LambdaLR(opt_ae, ae_rate)]
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (N,3,H,W) in [0,1] -> (N,D), through the same pixel recipe the backbone uses."""
@@ -85,20 +98,36 @@ class CirclesUnclipModule(pl.LightningModule):
         pick = torch.rand(B, T, device=video.device).argsort(dim=1)[:, :k]  # k distinct frames per clip
         frames = video[torch.arange(B, device=video.device)[:, None], pick].flatten(0, 1)
         e = self.encode(frames).float()
-        noise = self.hparams.embed_noise * e.detach().square().mean(-1, keepdim=True).sqrt()
-        loss = self.loss.reconstruction(self.decoder(e + noise * torch.randn_like(e)), frames)
+        # relative to each feature's spread over the batch: the spread, not the norm, is what tells frames apart
+        noise = self.hparams.embed_noise * e.detach().std(0, keepdim=True)
+        recon = self.loss.reconstruction(self.decoder(e + noise * torch.randn_like(e)), frames)
+        spread = self.loss.spread(e)
+        background = torch.tensor(self.trainer.datamodule.settings.background, device=frames.device) / 255
+        moments = self.loss.moments(self.moments_head(e), frames, background)
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self.manual_backward(recon + spread + moments)
         opt.step()
-        self.log("train/recon_loss", loss, prog_bar=True)
+        self.lr_schedulers().step()
+        self.log("train/recon_loss", recon, prog_bar=True)
+        self.log("train/spread_loss", spread)
+        self.log("train/moments_loss", moments)
 
     @torch.no_grad()
-    def _set_prior_stats(self) -> None:
-        """The prior works on standardised embeddings; mean and std of first-frame embeddings set the scale."""
+    def _freeze_autoencoder(self) -> None:
+        """End of stage 1. The decoder's input normalisation is reset to the exact statistics of the final
+        encoder (its running averages trail an encoder that was still moving), and the prior's embedding
+        mean and std are set from first frames: the prior works on standardised embeddings."""
         clips = self.trainer.datamodule.train_set
         n = min(self.hparams.stats_clips, len(clips))
-        first = torch.stack([clips[i]["video"][0] for i in range(n)]).to(self.device)
-        e = torch.cat([self.encode(chunk).float() for chunk in first.split(256)])
+        every, first = [], []
+        for start in range(0, n, 32):
+            videos = torch.stack([clips[i]["video"] for i in range(start, min(n, start + 32))]).to(self.device)
+            e = self.encode(videos.flatten(0, 1)).float().view(*videos.shape[:2], -1)  # (b,T,D)
+            every.append(e.flatten(0, 1))
+            first.append(e[:, 0])
+        every, e = torch.cat(every), torch.cat(first)
+        self.decoder.norm.running_mean.copy_(every.mean(0))
+        self.decoder.norm.running_var.copy_(every.var(0))
         self.prior.clip_mean.copy_(e.mean(0, keepdim=True))
         self.prior.clip_std.copy_(e.std(0, keepdim=True).clamp_min(1e-4))
         self.stats_ready.fill_(True)
@@ -109,7 +138,7 @@ class CirclesUnclipModule(pl.LightningModule):
         self.image_encoder.eval().requires_grad_(False)
         self.decoder.eval().requires_grad_(False)
         if not bool(self.stats_ready):
-            self._set_prior_stats()
+            self._freeze_autoencoder()
         with torch.no_grad():
             target = (self.encode(video[:, 0]).float() - self.prior.clip_mean) / self.prior.clip_std
         drop = torch.rand(len(prompts)) < self.hparams.text_drop

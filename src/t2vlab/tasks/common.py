@@ -16,18 +16,21 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from t2vlab.atomic import atomic_path
+from t2vlab.backbones.base import BackboneUnavailable
+from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.tokenizer import WordTokenizer
 
 
 def instantiate(node, *args, **kwargs):
-    """hydra.utils.instantiate, but a constructor's ValueError (bad input) surfaces as itself, not wrapped."""
+    """hydra.utils.instantiate, but a constructor's ValueError (bad input) or BackboneUnavailable (missing
+    weights) surfaces as itself, not wrapped."""
     try:
         return hydra_instantiate(node, *args, **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
         while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
             cause = cause.__cause__
-        if isinstance(cause, ValueError):
+        if isinstance(cause, ValueError | BackboneUnavailable):
             raise cause from None
         raise
 
@@ -41,6 +44,15 @@ def build_model(cfg: DictConfig, vocab: list[str]) -> pl.LightningModule:
              and "vocab_size" in _signature_args(cfg.model[name]._target_)}
     # plain Python containers in the hyperparameters, so checkpoints load with weights_only=True
     return instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
+
+
+def build_backbone(cfg: DictConfig):
+    """The backbone group's backbone. Missing weights or a bad setting end the run with one message (how to
+    get the weights, or the key and what is allowed), before any work."""
+    try:
+        return instantiate(cfg, _convert_="all")
+    except (BackboneUnavailable, ValueError) as e:
+        raise BadInput(str(e)) from None
 
 
 def _signature_args(target: str) -> set[str]:

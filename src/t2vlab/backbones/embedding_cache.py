@@ -1,0 +1,169 @@
+"""Backbone embeddings of a dataset, computed once and stored as checksummed safetensors shards.
+
+Layout: `<root>/<key>/` holds `manifest.json` (what the key stands for) and, per `shard_size` clips,
+`shard-00000.safetensors` with its sidecar `shard-00000.json` (sha256 of the shard, the clip ids, the
+prompts). A shard counts as done only when its sidecar exists and the checksum matches, so a run that
+was killed resumes at the first missing shard and a damaged shard is recomputed. Both files are written
+to a temporary file and renamed into place.
+
+Shard tensors (n clips, T_i frames each, P distinct prompts in the shard):
+  frames  (sum T_i, D) float32    every frame's image embedding, clip after clip
+  offsets (n+1,) int64            clip i's frames are frames[offsets[i]:offsets[i+1]]
+  text_id (n,) int64              row of the clip's prompt in hidden / pooled / prior
+  hidden  (P, L, D), pooled (P, D), prior (P, D)   text encoder outputs and the prior's embedding
+
+The prior runs once per prompt with a fixed seed (as the thesis did), so all three text tensors are per
+prompt; each distinct prompt is encoded once per run however many clips share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+
+from t2vlab.atomic import atomic_path
+from t2vlab.backbones.base import Backbone
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+def dataset_key(dataset: Dataset) -> str:
+    """A dataset's content key: its `key()` (settings hash) or `settings.key()`."""
+    for owner in (dataset, getattr(dataset, "settings", None)):
+        key = getattr(owner, "key", None)
+        if callable(key):
+            return str(key())
+    raise TypeError(f"{type(dataset).__name__} has no key() or settings.key(): the embedding cache cannot tell "
+                    "its versions apart; give the dataset a key() that hashes every setting that changes its clips")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class EmbeddingCache:
+    """Embeddings of `dataset` (items {"video" (T,3,H,W) in [0,1], "text", "id"}) under `backbone`."""
+
+    def __init__(self, root: str | Path, backbone: Backbone, dataset: Dataset, dataset_name: str = "dataset",
+                 prior_seed: int = 0, shard_size: int = 256, text_batch: int = 32) -> None:
+        for key, value in (("shard_size", shard_size), ("text_batch", text_batch)):
+            if value < 1:
+                raise ValueError(f"cache.{key}={value} is invalid; allowed: >= 1")
+        self.backbone, self.dataset, self.shard_size, self.text_batch = backbone, dataset, shard_size, text_batch
+        self.prior_seed = int(prior_seed)
+        self.description = {"format": FORMAT_VERSION, "backbone": backbone.identity, "dataset": dataset_name,
+                            "dataset_key": dataset_key(dataset), "clips": len(dataset), "prior_seed": self.prior_seed,
+                            "shard_size": shard_size}
+        digest = hashlib.sha256(json.dumps(self.description, sort_keys=True).encode()).hexdigest()[:16]
+        self.key = f"{backbone.name}-{dataset_name}-{digest}"
+        self.folder = Path(root) / self.key
+        self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def num_shards(self) -> int:
+        return -(-len(self.dataset) // self.shard_size)
+
+    def shard_path(self, i: int) -> Path:
+        return self.folder / f"shard-{i:05d}.safetensors"
+
+    def sidecar_path(self, i: int) -> Path:
+        return self.folder / f"shard-{i:05d}.json"
+
+    def shard_ok(self, i: int) -> bool:
+        """Done = sidecar present and the shard's sha256 matches it."""
+        shard, sidecar = self.shard_path(i), self.sidecar_path(i)
+        if not shard.is_file() or not sidecar.is_file():
+            return False
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return meta.get("sha256") == sha256_of(shard)
+
+    def missing_shards(self) -> list[int]:
+        return [i for i in range(self.num_shards) if not self.shard_ok(i)]
+
+    def build(self, progress: bool = True) -> dict:
+        """Compute every missing or damaged shard; returns counts and throughput of this call."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        manifest = self.folder / "manifest.json"
+        if not manifest.is_file():
+            with atomic_path(manifest) as tmp:
+                tmp.write_text(json.dumps(self.description, indent=2))
+        start = time.perf_counter()  # the checksum pass counts: a cache hit's time is mostly that
+        todo = self.missing_shards()
+        damaged = [i for i in todo if self.shard_path(i).exists() or self.sidecar_path(i).exists()]
+        if damaged:
+            log.warning("embedding cache %s: %d damaged or unfinished shard(s) will be recomputed: %s", self.key,
+                        len(damaged), damaged[:10])
+        clips_todo = sum(len(self._shard_range(i)) for i in todo)
+        columns = (TextColumn("embedding {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("clips"), TimeRemainingColumn())
+        with Progress(*columns, disable=not progress or not todo) as bar:
+            task = bar.add_task(self.key, total=clips_todo)
+            for i in todo:
+                self._write_shard(i)
+                bar.advance(task, len(self._shard_range(i)))
+        seconds = time.perf_counter() - start
+        return {"key": self.key, "folder": str(self.folder), "shards": self.num_shards, "computed_shards": len(todo),
+                "reused_shards": self.num_shards - len(todo), "repaired_shards": len(damaged),
+                "computed_clips": clips_todo, "seconds": seconds,
+                "clips_per_s": clips_todo / seconds if clips_todo and seconds > 0 else None}
+
+    def _shard_range(self, i: int) -> range:
+        return range(i * self.shard_size, min(len(self.dataset), (i + 1) * self.shard_size))
+
+    def _text(self, prompts: list[str]) -> None:
+        new = [p for p in dict.fromkeys(prompts) if p not in self._text_memo]
+        for start in range(0, len(new), self.text_batch):
+            chunk = new[start : start + self.text_batch]
+            hidden, pooled = self.backbone.encode_text(chunk)
+            prior = self.backbone.prior(chunk, self.prior_seed)
+            for j, p in enumerate(chunk):
+                self._text_memo[p] = (hidden[j].cpu(), pooled[j].cpu(), prior[j].cpu())
+
+    def _write_shard(self, i: int) -> None:
+        items = [self.dataset[j] for j in self._shard_range(i)]
+        prompts = list(dict.fromkeys(x["text"] for x in items))
+        self._text(prompts)
+        lengths = [len(x["video"]) for x in items]
+        frames = torch.cat([x["video"] for x in items])
+        embeds = self.backbone.encode_frames(frames).float().cpu()
+        row = {p: k for k, p in enumerate(prompts)}
+        tensors = {
+            "frames": embeds.contiguous(),
+            "offsets": torch.tensor([0, *lengths]).cumsum(0),
+            "text_id": torch.tensor([row[x["text"]] for x in items]),
+            "hidden": torch.stack([self._text_memo[p][0] for p in prompts]).contiguous(),
+            "pooled": torch.stack([self._text_memo[p][1] for p in prompts]).contiguous(),
+            "prior": torch.stack([self._text_memo[p][2] for p in prompts]).contiguous(),
+        }
+        shard = self.shard_path(i)
+        self.sidecar_path(i).unlink(missing_ok=True)  # the shard is not done until its new sidecar lands
+        with atomic_path(shard) as tmp:
+            save_file(tensors, str(tmp))
+        meta = {"sha256": sha256_of(shard), "clips": [self._shard_range(i).start, self._shard_range(i).stop],
+                "ids": [x["id"] for x in items], "prompts": prompts}
+        with atomic_path(self.sidecar_path(i)) as tmp:
+            tmp.write_text(json.dumps(meta))
+
+    def load_shard(self, i: int) -> tuple[dict[str, torch.Tensor], dict]:
+        """Tensors and sidecar of a finished shard (checked against its checksum)."""
+        if not self.shard_ok(i):
+            raise RuntimeError(f"embedding cache {self.folder}: shard {i} is missing or damaged; run the cache build "
+                               "again to recompute it")
+        return load_file(str(self.shard_path(i))), json.loads(self.sidecar_path(i).read_text())
