@@ -84,6 +84,13 @@ class CirclesUnclipModule(pl.LightningModule):
         out = self.text_encoder(tok.input_ids.to(self.device))
         return out.last_hidden_state, out.text_embeds, tok.attention_mask.bool().to(self.device)
 
+    def on_fit_start(self) -> None:
+        settings = getattr(self.trainer.datamodule, "settings", None)
+        if getattr(settings, "background", None) is None:
+            raise ValueError(f"model=circles_unclip trains on synthetic circles; got the datamodule "
+                             f"{type(self.trainer.datamodule).__name__}; allowed: dataset=circles")
+        self.background = torch.tensor(settings.background, dtype=torch.float32, device=self.device) / 255
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_ae, opt_prior = self.optimizers()
         video = batch["video"]  # (B,T,3,H,W)
@@ -102,8 +109,7 @@ class CirclesUnclipModule(pl.LightningModule):
         noise = self.hparams.embed_noise * e.detach().std(0, keepdim=True)
         recon = self.loss.reconstruction(self.decoder(e + noise * torch.randn_like(e)), frames)
         spread = self.loss.spread(e)
-        background = torch.tensor(self.trainer.datamodule.settings.background, device=frames.device) / 255
-        moments = self.loss.moments(self.moments_head(e), frames, background)
+        moments = self.loss.moments(self.moments_head(e), frames, self.background)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(recon + spread + moments)
         opt.step()
