@@ -93,3 +93,18 @@ class InterruptAt:
                     raise KeyboardInterrupt
 
         return _Interrupt()
+
+
+@pytest.fixture(scope="session")
+def circles_unclip_stack(tmp_path_factory) -> Path:
+    """A circles_unclip stack from a 4-step run of experiment=circles_unclip (untrained, but real and
+    loadable through backbone=circles_unclip): D=64, L=16, 64x64 frames."""
+    from t2vlab.tasks.train import train
+
+    tmp = tmp_path_factory.mktemp("circles_unclip_stack")
+    export = tmp / "stack"
+    cfg = compose_cfg("train", ["experiment=circles_unclip", "debug=fast", "logger=none", "print_config=false",
+                                "model.ae_steps=2", "model.quality_clips=2", "model.stats_clips=8",
+                                f"model.export_dir={export}"], tmp / "run")
+    train(cfg)
+    return export

@@ -35,15 +35,47 @@ def instantiate(node, *args, **kwargs):
         raise
 
 
-def build_model(cfg: DictConfig, vocab: list[str]) -> pl.LightningModule:
-    """The model group's LightningModule with its loss; sub-networks get the vocabulary size."""
+def build_model(cfg: DictConfig, vocab: list[str], backbone=None) -> pl.LightningModule:
+    """The model group's LightningModule with its loss; sub-networks get the vocabulary size, a Splitter's
+    network gets D and L from the backbone, which is then attached."""
     loss = instantiate(cfg.loss)
     vocab_size = len(WordTokenizer(vocab))  # includes the padding id
     parts = {name: {"vocab_size": vocab_size}
              for name in ("generator", "discriminator") if name in cfg.model
              and "vocab_size" in _signature_args(cfg.model[name]._target_)}
+    if backbone is not None and "net" in cfg.model:
+        parts["net"] = {"dim": backbone.dim, "text_len": backbone.text_len}
     # plain Python containers in the hyperparameters, so checkpoints load with weights_only=True
-    return instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
+    model = instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
+    if backbone is not None and hasattr(model, "attach_backbone"):
+        model.attach_backbone(backbone)
+    return model
+
+
+def dataset_name(cfg: DictConfig) -> str:
+    """circles, tgif, ...: the data module's class name without "DataModule" (names the embedding cache)."""
+    return cfg.dataset._target_.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+
+
+def build_data_and_backbone(cfg: DictConfig):
+    """The dataset group's data module; for a family that walks a backbone's embedding space (the Splitter),
+    the backbone too, and the data module wrapped so that it serves cached embeddings."""
+    datamodule = instantiate(cfg.dataset)
+    needs = getattr(get_class(cfg.model._target_), "needs_backbone", False)
+    if not needs:
+        return datamodule, None
+    if not cfg.get("backbone"):
+        raise BadInput(f"model={cfg.model._target_.rsplit('.', 1)[-1]} walks a backbone's embedding space; "
+                       "allowed: backbone=circles_unclip (CPU, build with `python train.py "
+                       "experiment=circles_unclip`) or backbone=kandinsky22")
+    from t2vlab.data.embeddings import EmbeddingDataModule
+
+    backbone = build_backbone(cfg.backbone)
+    cache = cfg.get("embedding_cache") or {}
+    wrapped = EmbeddingDataModule(datamodule, backbone, str(Path(cfg.paths.cache_dir) / "embeddings"),
+                                  dataset_name(cfg), prior_seed=cache.get("prior_seed", 0),
+                                  shard_size=cache.get("shard_size", 256), batch_size=datamodule.batch_size)
+    return wrapped, backbone
 
 
 def build_backbone(cfg: DictConfig):

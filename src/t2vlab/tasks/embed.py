@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.embedding_cache import EmbeddingCache
-from t2vlab.tasks.common import build_backbone
+from t2vlab.tasks.common import build_backbone, dataset_name
 from t2vlab.tasks.preflight import BadInput
 
 log = logging.getLogger(__name__)
@@ -23,9 +23,9 @@ def embed(cfg: DictConfig) -> dict:
         raise BadInput("dataset.as_frames=true: the embedding cache needs whole clips; allowed: false")
     backbone = build_backbone(cfg.backbone)
     datamodule.setup("fit")
-    name = cfg.dataset._target_.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+    name = dataset_name(cfg)
     cache = EmbeddingCache(Path(cfg.paths.cache_dir) / "embeddings", backbone, datamodule.train_set, name,
-                           prior_seed=cfg.prior_seed, shard_size=cfg.shard_size)
+                           prior_seed=cfg.embedding_cache.prior_seed, shard_size=cfg.embedding_cache.shard_size)
     summary = cache.build(progress=cfg.progress)
     rate = f", {summary['clips_per_s']:.1f} clips/s" if summary["clips_per_s"] else ""
     log.info("embedding cache %s: %d shards computed, %d reused (%d repaired) in %.1f s%s", summary["folder"],

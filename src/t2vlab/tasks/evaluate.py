@@ -15,7 +15,7 @@ from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
 from t2vlab.reports import aggregate_seeds, print_metrics, update_wandb_summary, versions
 from t2vlab.sampling import read_manifest, sample, write_samples
-from t2vlab.tasks.common import build_model, instantiate, write_json
+from t2vlab.tasks.common import build_data_and_backbone, build_model, instantiate, write_json
 from t2vlab.tasks.preflight import BadInput, check_positive
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ def load_run(run_dir: str | None, ckpt_path: str | None):
     """Rebuild a run's data module and model from its saved config and load the checkpoint's weights."""
     run, ckpt = locate_run(run_dir, ckpt_path)
     run_cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    datamodule = instantiate(run_cfg.dataset)
-    model = build_model(run_cfg, datamodule.vocab)
+    datamodule, backbone = build_data_and_backbone(run_cfg)
+    model = build_model(run_cfg, datamodule.vocab, backbone)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["state_dict"])
     return run, ckpt, run_cfg, datamodule, model.eval()

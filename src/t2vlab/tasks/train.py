@@ -20,6 +20,7 @@ from t2vlab.reports import print_scores
 from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.sampling import write_samples
 from t2vlab.tasks.common import (
+    build_data_and_backbone,
     build_model,
     close_loggers,
     instantiate,
@@ -53,8 +54,8 @@ def train(cfg: DictConfig) -> dict:
         check_train_config(cfg)
         experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
-        datamodule = instantiate(cfg.dataset)
-        model = build_model(cfg, datamodule.vocab)
+        datamodule, backbone = build_data_and_backbone(cfg)
+        model = build_model(cfg, datamodule.vocab, backbone)
         callbacks = instantiate_callbacks(cfg.get("callbacks"))
     except ValueError as e:
         raise BadInput(str(e)) from None

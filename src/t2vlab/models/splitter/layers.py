@@ -1,0 +1,119 @@
+"""Building blocks of the Splitter variants. Shapes: B items, L text tokens, D embedding width."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary positional embedding: feature pairs (2i, 2i+1) of the token at position m turn by m * theta_i,
+    theta_i = base^(-2i/D). Relative positions then show up in dot products between tokens. (The reference
+    code's "RoPE" was a fixed cosine table times a fixed matrix.)"""
+
+    def __init__(self, dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        if dim % 2:
+            raise ValueError(f"rotary embedding needs an even width; got D={dim}")
+        self.register_buffer("inv_freq", base ** (-torch.arange(0, dim, 2).float() / dim), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B,L,D) -> same shape, each token rotated by its position."""
+        angles = torch.arange(x.shape[1], device=x.device).float()[:, None] * self.inv_freq  # (L, D/2)
+        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        even, odd = x[..., 0::2], x[..., 1::2]
+        return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from a few query tokens (step, prior) to the text tokens, with a residual."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"model.heads={heads} is invalid; allowed: a divisor of the embedding width {dim}")
+        self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+
+    def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """queries (B,Q,D), tokens (B,L,D) -> (B,Q,D)."""
+        kv = self.norm_kv(tokens)
+        out, _ = self.attn(self.norm_q(queries), kv, kv, need_weights=False)
+        return queries + out
+
+
+class ConcreteDropout(nn.Module):
+    """Dropout whose rate is learned (Gal et al., "Concrete Dropout"): the mask is a relaxed Bernoulli sample,
+    so the loss has a gradient with respect to p. `regularizer()` is the entropy term that keeps p from
+    collapsing to 0; the module adds it to the loss. (The reference read p with .item(), so it never learned.)"""
+
+    def __init__(self, p: float = 0.1, temperature: float = 0.1) -> None:
+        super().__init__()
+        if not 0 < p < 1:
+            raise ValueError(f"learnable dropout p={p} is invalid; allowed: (0, 1)")
+        self.logit = nn.Parameter(torch.tensor(math.log(p / (1 - p))))
+        self.temperature = temperature
+
+    @property
+    def p(self) -> torch.Tensor:
+        return torch.sigmoid(self.logit)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        p, eps = self.p, 1e-7
+        u = torch.rand_like(x, dtype=torch.float32)
+        drop = torch.sigmoid((torch.log(p + eps) - torch.log(1 - p + eps) + torch.log(u + eps) - torch.log(1 - u + eps))
+                             / self.temperature)
+        return (x * (1 - drop) / (1 - p)).to(x.dtype)
+
+    def regularizer(self) -> torch.Tensor:
+        """Negative Bernoulli entropy of the rate (minimised at p = 0.5)."""
+        p = self.p
+        return p * torch.log(p) + (1 - p) * torch.log(1 - p)
+
+
+class ImprovedBlock(nn.Module):
+    """Linear -> GELU -> LayerNorm -> dropout, plus a projected residual; dropout fixed or learnable."""
+
+    def __init__(self, d_in: int, d_out: int, dropout: float = 0.1, learnable_dropout: bool = False) -> None:
+        super().__init__()
+        self.lin = nn.Linear(d_in, d_out)
+        self.norm = nn.LayerNorm(d_out)
+        self.drop = ConcreteDropout(dropout) if learnable_dropout else nn.Dropout(dropout)
+        self.skip = nn.Identity() if d_in == d_out else nn.Linear(d_in, d_out, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.drop(self.norm(F.gelu(self.lin(x))))
+
+
+class TokenReducer(nn.Module):
+    """(B,N,D) tokens -> (B,D).
+
+    "tokens": the reference's reduction, a stack of blocks along the token axis, per feature
+    (N -> widths[0] -> ... -> 1): each output feature mixes the same feature of all tokens.
+    "attention": a learned query attends over the tokens (features mix through the value projection).
+    """
+
+    def __init__(self, num_tokens: int, dim: int, mode: str = "tokens", widths: tuple[int, ...] = (64, 32, 16),
+                 dropout: float = 0.1, learnable_dropout: bool = False, heads: int = 4) -> None:
+        super().__init__()
+        if mode not in ("tokens", "attention"):
+            raise ValueError(f"model.reduction={mode} is invalid; allowed: tokens, attention")
+        self.mode = mode
+        if mode == "tokens":
+            sizes = [num_tokens, *widths]
+            self.blocks = nn.Sequential(*(ImprovedBlock(a, b, dropout, learnable_dropout)
+                                          for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+            self.last = nn.Linear(sizes[-1], 1)
+        else:
+            self.query = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
+            self.pool = CrossAttention(dim, heads)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.mode == "tokens":
+            return self.last(self.blocks(tokens.transpose(1, 2))).squeeze(-1)  # (B,D,N) -> (B,D)
+        return self.pool(self.query.expand(len(tokens), -1, -1), tokens).squeeze(1)

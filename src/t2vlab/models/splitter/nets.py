@@ -1,0 +1,107 @@
+"""The Splitter variants: (text hidden states (B,L,D), start embedding (B,D), step `rise` (B,)) -> the
+embedding (B,D) of the frame `rise` away from the start, as start + a predicted change.
+
+D and L come from the backbone (1280 and 77 for Kandinsky 2.2). All variants share the input encoding
+(layer-normed streams, a learned projection of the start, a Linear(1, D) step encoding that carries
+direction and size in one number) and the output (start + a linear head, zero-initialised so training
+starts from "nothing moves").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, RotaryEmbedding, TokenReducer
+
+
+class SplitterNet(nn.Module):
+    """Shared encoding and output; subclasses define `features(text, start, step) -> (B,D)`."""
+
+    def __init__(self, dim: int, text_len: int, dropout: float = 0.1, learnable_dropout: bool = False) -> None:
+        super().__init__()
+        for key, value in (("dim", dim), ("text_len", text_len)):
+            if value < 1:
+                raise ValueError(f"model.net.{key}={value} is invalid; allowed: >= 1 (set by the backbone)")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"model.net.dropout={dropout} is invalid; allowed: [0, 1)")
+        self.dim, self.text_len = dim, text_len
+        self.text_norm, self.start_norm = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.start_proj = nn.Linear(dim, dim)
+        self.step_proj = nn.Linear(1, dim)
+        self.head = nn.Linear(dim, dim)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor) -> torch.Tensor:
+        """hidden (B,L,D), start (B,D), rise (B,) in (-1, 1) -> next embedding (B,D)."""
+        text = self.text_norm(hidden)  # (B,L,D)
+        start_tok = self.start_proj(self.start_norm(start))[:, None]  # (B,1,D)
+        step_tok = self.step_proj(rise.view(-1, 1, 1).to(hidden.dtype))  # (B,1,D)
+        return start + self.head(self.features(text, start_tok, step_tok))
+
+    def features(self, text: torch.Tensor, start: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def regularizer(self) -> torch.Tensor:
+        """Sum of the learnable-dropout entropy terms (0 without learnable dropout)."""
+        terms = [m.regularizer() for m in self.modules() if isinstance(m, ConcreteDropout)]
+        return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+class Splitter(SplitterNet):
+    """Base: [text, start, step] tokens, reduced to one vector."""
+
+    def __init__(self, dim: int, text_len: int, reduction: str = "tokens", widths: tuple[int, ...] = (64, 32, 16),
+                 dropout: float = 0.1, learnable_dropout: bool = False, heads: int = 8) -> None:
+        super().__init__(dim, text_len, dropout, learnable_dropout)
+        self.reduce = TokenReducer(text_len + 2, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
+
+    def features(self, text, start, step):
+        return self.reduce(torch.cat([text, start, step], dim=1))
+
+
+class SplitterNext(SplitterNet):
+    """Next: rotary positions on the text, cross-attention from the step and start to the text, improved
+    blocks (optionally with learnable dropout) before the reduction."""
+
+    def __init__(self, dim: int, text_len: int, heads: int = 8, reduction: str = "tokens",
+                 widths: tuple[int, ...] = (64, 32, 16), dropout: float = 0.1, learnable_dropout: bool = True) -> None:
+        super().__init__(dim, text_len, dropout, learnable_dropout)
+        self.rope = RotaryEmbedding(dim)
+        self.cross = CrossAttention(dim, heads)
+        self.block = ImprovedBlock(dim, dim, dropout, learnable_dropout)
+        self.reduce = TokenReducer(text_len + 3, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
+
+    def features(self, text, start, step):
+        text = self.rope(text)
+        attended = self.cross(torch.cat([step, start], dim=1), text)  # (B,2,D)
+        return self.reduce(self.block(torch.cat([text, start, attended], dim=1)))
+
+
+class SplitterDual(SplitterNet):
+    """Dual: a base branch over [text, start, step] (optionally with self-attention: Dual CSA) and a cross
+    branch over [cross-attn(text, step), cross-attn(text, start)], each reduced, then merged."""
+
+    def __init__(self, dim: int, text_len: int, heads: int = 8, self_attention: bool = False,
+                 reduction: str = "tokens", widths: tuple[int, ...] = (64, 32, 16), dropout: float = 0.1,
+                 learnable_dropout: bool = True) -> None:
+        super().__init__(dim, text_len, dropout, learnable_dropout)
+        self.rope = RotaryEmbedding(dim)
+        self.self_attention = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True,
+                                                         norm_first=True) if self_attention else None
+        self.base_reduce = TokenReducer(text_len + 2, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
+        self.cross_step, self.cross_start = CrossAttention(dim, heads), CrossAttention(dim, heads)
+        self.cross_block = ImprovedBlock(dim, dim, dropout, learnable_dropout)
+        self.merge = nn.Sequential(ImprovedBlock(2 * dim, dim, dropout, learnable_dropout),
+                                   ImprovedBlock(dim, dim, dropout, learnable_dropout))
+
+    def features(self, text, start, step):
+        text = self.rope(text)
+        base = torch.cat([text, start, step], dim=1)
+        if self.self_attention is not None:
+            base = self.self_attention(base)
+        base = self.base_reduce(base)  # (B,D)
+        cross = torch.cat([self.cross_step(step, text), self.cross_start(start, text)], dim=1)  # (B,2,D)
+        cross = self.cross_block(cross).mean(1)  # (B,D)
+        return self.merge(torch.cat([base, cross], dim=-1))

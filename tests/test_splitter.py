@@ -1,0 +1,133 @@
+"""The Splitter family: networks, losses, training steps, generation, and fast_dev_run of every variant x
+loss on circles_unclip and on tiny random Kandinsky 2.2 components."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import compose_cfg
+
+from t2vlab.models.splitter.layers import ConcreteDropout, RotaryEmbedding
+from t2vlab.models.splitter.losses import SplitterBaseLoss, SplitterTransformLoss
+from t2vlab.models.splitter.nets import Splitter, SplitterDual, SplitterNext
+from t2vlab.tasks.common import build_data_and_backbone, build_model
+from t2vlab.tasks.preflight import BadInput
+
+VARIANTS = ["splitter", "splitter_next", "splitter_dual", "splitter_dual_csa"]
+LOSSES = ["splitter_base", "splitter_transform"]
+
+
+@pytest.mark.parametrize("net", [Splitter(16, 6), SplitterNext(16, 6, heads=4), SplitterDual(16, 6, heads=4),
+                                 SplitterDual(16, 6, heads=4, self_attention=True),
+                                 Splitter(16, 6, reduction="attention", heads=4)])
+def test_every_network_starts_from_no_change_and_learns_one(net):
+    hidden, start, rise = torch.randn(8, 6, 16), torch.randn(8, 16), torch.rand(8) * 2 - 1
+    torch.testing.assert_close(net(hidden, start, rise), start)  # zero-initialised head: nothing moves yet
+    target = start + rise[:, None] * torch.linspace(-1, 1, 16)  # the change grows with the step
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss = (net(hidden, start, rise) - target).square().mean()
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+
+
+def test_rotary_embedding_makes_dot_products_depend_on_relative_position():
+    rope = RotaryEmbedding(8)
+    q = torch.randn(1, 1, 8).expand(1, 6, 8)
+    k = torch.randn(1, 1, 8).expand(1, 6, 8)
+    rq, rk = rope(q), rope(k)
+    dots = torch.einsum("bid,bjd->ij", rq, rk)
+    torch.testing.assert_close(dots[0, 2], dots[3, 5])  # same offset, same score
+    torch.testing.assert_close(rope(q).norm(dim=-1), q.norm(dim=-1))  # a rotation keeps lengths
+
+
+def test_learnable_dropout_rate_gets_a_gradient():
+    drop = ConcreteDropout(0.3).train()
+    x = torch.randn(64, 32)
+    (drop(x).square().mean() + drop.regularizer()).backward()
+    assert drop.logit.grad is not None and drop.logit.grad.abs() > 0
+    torch.testing.assert_close(drop.eval()(x), x)
+
+
+def test_losses_per_sample_and_the_transform_term():
+    start, change = torch.randn(4, 10), torch.randn(4, 10)
+    exact = SplitterTransformLoss()(start + change, start, change)
+    assert exact["loss"].shape == (4,) and torch.allclose(exact["loss"], torch.zeros(4), atol=1e-5)
+    # a parallel but too long change: MSE > 0, the angular terms vanish
+    longer = SplitterTransformLoss()(start + 2 * change, start, change)
+    assert (longer["mse"] > 0).all() and torch.allclose(longer["rot_sin"] + longer["rot_cos"], torch.zeros(4),
+                                                        atol=1e-5)
+    wrong = start + torch.randn(4, 10)
+    t = SplitterTransformLoss()(wrong, start, change)
+    c = torch.nn.functional.cosine_similarity(wrong - start, change)
+    torch.testing.assert_close(t["rot_sin"] + t["rot_cos"], 4 * (1 - c), atol=1e-5, rtol=1e-5)  # |R - I|_F^2
+    b = SplitterBaseLoss()(wrong, start, change)
+    torch.testing.assert_close(t["loss"], b["loss"] + 0.5 * (t["rot_sin"] + t["rot_cos"]))
+
+
+def _module(overrides, tmp_path):
+    cfg = compose_cfg("train", ["debug=fast", "logger=none", "print_config=false", *overrides], tmp_path / "run")
+    datamodule, backbone = build_data_and_backbone(cfg)
+    datamodule.progress = False
+    return cfg, datamodule, build_model(cfg, datamodule.vocab, backbone)
+
+
+def _fast_dev_run(overrides, tmp_path):
+    cfg, datamodule, model = _module(overrides, tmp_path)
+    trainer = pl.Trainer(fast_dev_run=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=datamodule)
+    model.eval()
+    return model
+
+
+def test_frame_sampling_takes_first_last_and_distinct_frames_between(circles_unclip_stack, tmp_path):
+    _, _, model = _module(["model=splitter", "loss=splitter_base", "backbone=circles_unclip",
+                           f"backbone.path={circles_unclip_stack}"], tmp_path)
+    lengths = torch.tensor([10, 4, 7, 3])
+    for _ in range(20):
+        idx = model.sample_frames(lengths)
+        assert idx.shape == (4, 4) and (idx[:, 0] == 0).all() and (idx[:, -1] == lengths - 1).all()
+        assert (idx[:, 1:] >= idx[:, :-1]).all()
+        assert (idx[0, 1:] > idx[0, :-1]).all()  # a long clip: distinct frames
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fast_dev_run_on_circles_unclip(variant, loss, circles_unclip_stack, tmp_path):
+    model = _fast_dev_run([f"model={variant}", f"loss={loss}", "backbone=circles_unclip",
+                           f"backbone.path={circles_unclip_stack}", "dataset.batch_size=4"], tmp_path)
+    for mode in ("step", "regression"):
+        model.hparams.mode = mode
+        video = model.generate(["circle moving left", "circle shrinking"], num_frames=5, seed=3)
+        assert video.shape == (2, 5, 3, 64, 64) and 0 <= video.min() and video.max() <= 1
+    torch.testing.assert_close(model.generate(["circle moving left"], 5, seed=3), video[:1])  # seeded
+
+
+@pytest.fixture(scope="module")
+def tiny_kandinsky(tmp_path_factory):
+    from tiny_kandinsky import save_tiny_kandinsky
+
+    return save_tiny_kandinsky(tmp_path_factory.mktemp("tiny_k22"))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fast_dev_run_on_tiny_kandinsky(variant, loss, tiny_kandinsky, tmp_path):
+    prior, decoder = tiny_kandinsky
+    model = _fast_dev_run([f"model={variant}", f"loss={loss}", "backbone=kandinsky22", f"backbone.prior_model={prior}",
+                           f"backbone.decoder_model={decoder}", "backbone.prior_steps=2", "backbone.decoder_steps=2",
+                           "backbone.height=64", "backbone.width=64", "backbone.dtype=float32",
+                           "dataset.settings.num_frames=4", "dataset.batch_size=4"], tmp_path)
+    assert model.net.dim == 32 and model.net.text_len == 77
+    video = model.generate(["a red circle"], num_frames=3, seed=0)
+    assert video.shape == (1, 3, 3, 64, 64)
+
+
+def test_a_splitter_without_a_backbone_is_refused(tmp_path):
+    cfg = compose_cfg("train", ["model=splitter", "loss=splitter_base"], tmp_path / "run")
+    with pytest.raises(BadInput, match="backbone=circles_unclip"):
+        build_data_and_backbone(cfg)
