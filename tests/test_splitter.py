@@ -131,3 +131,20 @@ def test_a_splitter_without_a_backbone_is_refused(tmp_path):
     cfg = compose_cfg("train", ["model=splitter", "loss=splitter_base"], tmp_path / "run")
     with pytest.raises(BadInput, match="backbone=circles_unclip"):
         build_data_and_backbone(cfg)
+
+
+def test_parameter_counts_at_the_thesis_width_are_the_readmes(capsys):
+    from pathlib import Path
+
+    from hydra.utils import instantiate
+
+    counts = {}
+    for variant in VARIANTS:
+        cfg = compose_cfg("train", [f"model={variant}"])
+        net = instantiate(cfg.model.net, dim=1280, text_len=77)
+        counts[variant] = sum(p.numel() for p in net.parameters())
+        print(f"{variant}: {counts[variant]:,} parameters at D=1280, L=77")
+    assert counts["splitter"] < counts["splitter_next"] < counts["splitter_dual"] < counts["splitter_dual_csa"]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for variant, n in counts.items():
+        assert f"| `{variant}` | {n:,} |" in readme, f"README's parameter table is out of date for {variant}"

@@ -37,13 +37,14 @@ class SplitterModule(pl.LightningModule):
                  base_step: bool = True, reverse: bool = True, rotation_step: bool = True,
                  regression_step: bool = True, regression_window: int = 3, rotation_power: float = 1.0,
                  dropout_reg: float = 1e-3, mode: str = "step", increment: float | None = None,
-                 fix_text_emb: bool = True) -> None:
+                 fix_text_emb: bool = True, train_start: str = "prior") -> None:
         super().__init__()
         checks = [("lr", lr > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
                   ("warmup_steps", warmup_steps >= 0, ">= 0"), ("frames_per_clip", frames_per_clip >= 2, ">= 2"),
                   ("regression_window", regression_window >= 1, ">= 1"),
                   ("rotation_power", rotation_power > 0, "> 0"), ("dropout_reg", dropout_reg >= 0, ">= 0"),
                   ("mode", mode in MODES, ", ".join(MODES)),
+                  ("train_start", train_start in ("prior", "first_frame"), "prior, first_frame"),
                   ("increment", increment is None or 0 < abs(increment) < 1, "null (1/num_frames) or 0 < |x| < 1"),
                   ("base_step", base_step or rotation_step, "at least one of base_step, rotation_step")]
         for key, ok, allowed in checks:
@@ -112,7 +113,7 @@ class SplitterModule(pl.LightningModule):
         self.log(f"train/acc_{name}", acc, prog_bar=name == "base")
         self.log(f"train/loss_{name}", terms["loss"].mean())
         if name == "base":
-            self._epoch_acc.append(float(acc))
+            self._epoch_acc.append(float(acc.detach()))
         return weight * terms["loss"].mean()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -123,16 +124,19 @@ class SplitterModule(pl.LightningModule):
         idx = self.sample_frames(lengths)  # (B,K)
         K = idx.shape[1]
         img = frames.gather(1, idx[..., None].expand(-1, -1, D))  # (B,K,D)
+        # what stands for frame 0: the prior's embedding (the write-up), or the clip's own first frame, so
+        # that start and change come from the same clip
+        anchor = prior if h.train_start == "prior" else img[:, 0]
         n = lengths.float()[:, None]
         total = torch.zeros((), device=self.device)
         base_pred = None
 
         if h.base_step:
-            starts = prior[:, None].expand(-1, K - 1, -1)
+            starts = anchor[:, None].expand(-1, K - 1, -1)
             change = img[:, 1:] - img[:, :1]
             rise = (idx[:, 1:] - idx[:, :1]).float() / n
             if h.reverse:  # the clip played backwards, from its last frame's counterpart
-                last = prior + img[:, -1] - img[:, 0]
+                last = anchor + img[:, -1] - img[:, 0]
                 starts = torch.cat([starts, last[:, None].expand(-1, K - 1, -1)], dim=1)
                 change = torch.cat([change, img[:, :-1] - img[:, -1:]], dim=1)
                 rise = torch.cat([rise, (idx[:, :-1] - idx[:, -1:]).float() / n], dim=1)
@@ -146,7 +150,7 @@ class SplitterModule(pl.LightningModule):
             s_img, t_img = img[:, 1:-1], img[:, 2:]  # (B,P,D)
             rise = ((idx[:, 2:] - idx[:, 1:-1]).float() / n).reshape(-1)
             change = (t_img - s_img).reshape(-1, D)
-            prior_p = prior[:, None].expand(-1, pairs, -1).reshape(-1, D)
+            prior_p = anchor[:, None].expand(-1, pairs, -1).reshape(-1, D)
             hidden_p = hidden.repeat_interleave(pairs, 0)
             if h.rotation_step:
                 first = img[:, :1].expand(-1, pairs, -1).reshape(-1, D)
@@ -176,6 +180,7 @@ class SplitterModule(pl.LightningModule):
             self._epoch_acc.clear()
 
     # ---------------------------------------------------------------- generation
+    @torch.no_grad()
     def embeddings(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
         """prompts -> (B, num_frames, D) frame embeddings; frame 0 is the prior's embedding (seed + i per prompt)."""
         if self.backbone is None:

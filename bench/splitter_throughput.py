@@ -1,0 +1,119 @@
+"""Splitter training throughput at the thesis shapes, in clips per second: our batched step against a
+loop that, like the reference trainer, samples frames per clip in Python and takes one optimizer step per
+clip. Also prints each variant's parameter count at D=1280.
+
+    .venv/bin/python bench/splitter_throughput.py [--model splitter_dual] [--clips 256] [--batch 64]
+
+Random embeddings with the thesis shapes: D=1280, 77 text tokens, clips of 16-40 frames. The same network,
+loss and step types (base with reverse, rotation, regression) run in both loops; only the batching, the
+sampling and the optimizer-step count differ. Results go to bench/results/splitter_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from t2vlab.config import register_resolvers
+from t2vlab.data.embeddings import collate_embeddings
+from t2vlab.hardware import cpu_supports_bf16
+
+ROOT = Path(__file__).resolve().parents[1]
+D, L = 1280, 77
+
+
+def build(model: str):
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", "loss=splitter_base"])
+    module = instantiate(cfg.model, loss=instantiate(cfg.loss), net={"dim": D, "text_len": L}, _convert_="all")
+    module.log = lambda *args, **kwargs: None  # no trainer in these loops
+    return module
+
+
+def fake_clips(n: int, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    return [{"frames": torch.randn(int(torch.randint(16, 41, (1,), generator=g)), D, generator=g),
+             "hidden": torch.randn(L, D, generator=g), "pooled": torch.randn(D, generator=g),
+             "prior": torch.randn(D, generator=g), "text": "x", "id": str(i)} for i in range(n)]
+
+
+def python_sampling(module):
+    """The reference's per-clip sampling: Python's random over one clip's frame indices."""
+    K = module.hparams.frames_per_clip
+
+    def sample(lengths: torch.Tensor) -> torch.Tensor:
+        n = int(lengths[0])
+        between = sorted(random.sample(range(1, n - 1), K - 2))
+        return torch.tensor([[0, *between, n - 1]])
+
+    return sample
+
+
+def run(module, batches: list[dict], bf16: bool) -> float:
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    module.train()
+    start = time.perf_counter()
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = module.training_step(batch, 0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="splitter_dual")
+    parser.add_argument("--clips", type=int, default=256, help="clips timed per loop (after a warm-up)")
+    parser.add_argument("--batch", type=int, default=64, help="clips per optimizer step in our loop")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    random.seed(0)
+
+    counts = {}
+    for name in ("splitter", "splitter_next", "splitter_dual", "splitter_dual_csa"):
+        counts[name] = sum(p.numel() for p in build(name).net.parameters())
+        print(f"{name:>18}: {counts[name] / 1e6:6.2f} M parameters at D={D}, L={L}")
+
+    clips = fake_clips(args.clips + args.batch)
+    warm, timed = clips[: args.batch], clips[args.batch :]
+    results = {"model": args.model, "clips": args.clips, "batch": args.batch, "params": counts,
+               "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "threads": torch.get_num_threads()}
+    precisions = [False, True] if cpu_supports_bf16() else [False]
+    for bf16 in precisions:
+        label = "bf16" if bf16 else "fp32"
+        ours = build(args.model)
+        run(ours, [collate_embeddings(warm)], bf16)
+        batches = [collate_embeddings(timed[i : i + args.batch]) for i in range(0, len(timed), args.batch)]
+        ours_s = run(ours, batches, bf16)
+
+        reference = build(args.model)
+        reference.sample_frames = python_sampling(reference)
+        run(reference, [collate_embeddings([c]) for c in warm[:4]], bf16)
+        per_clip = [collate_embeddings([c]) for c in timed]
+        ref_s = run(reference, per_clip, bf16)
+        results[label] = {"ours_clips_per_s": args.clips / ours_s, "per_clip_loop_clips_per_s": args.clips / ref_s,
+                          "speedup": ref_s / ours_s}
+        print(f"{label}: ours {args.clips / ours_s:7.1f} clips/s ({args.batch} clips per step) | per-clip loop "
+              f"{args.clips / ref_s:6.1f} clips/s | {ref_s / ours_s:5.1f}x")
+    out = ROOT / "bench" / "results" / "splitter_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
