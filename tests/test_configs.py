@@ -13,7 +13,7 @@ GROUPS = ["model", "loss", "dataset", "hardware", "logger", "callbacks", "experi
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    return sorted(str(p.relative_to(CONF / group).with_suffix("")) for p in (CONF / group).rglob("*.yaml"))
 
 
 def targets(node) -> list[str]:
@@ -66,7 +66,7 @@ def test_unknown_option_lists_the_valid_ones(tmp_path):
 
 def test_every_model_has_a_fitting_loss():
     for model in options("model"):
-        family = family_of(OmegaConf.load(CONF / "model" / f"{model}.yaml")._target_)
+        family = family_of(compose_cfg("train", [f"model={model}"]).model._target_)  # composed: files may inherit
         assert losses_for(family), model
 
 
@@ -95,3 +95,15 @@ def test_hardware_picks_the_kandinsky_device_and_dtype(hardware, device, dtype, 
     assert cfg.backbone.device == device
     # cpu: bf16 where the CPU has native bf16, fp32 elsewhere
     assert cfg.backbone.dtype == dtype or (dtype is None and cfg.backbone.dtype in ("bfloat16", "float32"))
+
+
+@pytest.mark.parametrize("option", [o for o in options("experiment") if o.startswith("splitter/")])
+def test_splitter_experiments_pick_their_variant_and_loss(option, tmp_path):
+    cfg = compose_cfg("train", [f"experiment={option}"], tmp_path)
+    variant, loss = option.removeprefix("splitter/").rsplit("_", 1)
+    losses = {"base": "SplitterBaseLoss", "transform": "SplitterTransformLoss"}
+    nets = {"plain": "Splitter", "next": "SplitterNext", "dual": "SplitterDual", "dual_csa": "SplitterDual"}
+    assert cfg.loss._target_.rsplit(".", 1)[1] == losses[loss]
+    assert cfg.model.net._target_.rsplit(".", 1)[1] == nets[variant]
+    assert cfg.model.net.get("self_attention", False) == (variant == "dual_csa")
+    assert cfg.backbone._target_.endswith("CirclesUnclipBackbone") and cfg.experiment_name.endswith("_circles")
