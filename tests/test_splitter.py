@@ -34,6 +34,19 @@ def test_every_network_starts_from_no_change_and_learns_one(net):
     assert loss.item() < 0.1 * first
 
 
+@pytest.mark.parametrize("net", [Splitter(16, 6), SplitterNext(16, 6, heads=4), SplitterDual(16, 6, heads=4),
+                                 SplitterDual(16, 6, heads=4, self_attention=True)])
+def test_predictions_sharing_a_text_equal_separate_calls(net):
+    net.eval()
+    with torch.no_grad():
+        for p in net.head.parameters():  # a non-zero head, so the comparison sees the features
+            p.normal_()
+        hidden, start, rise = torch.randn(3, 6, 16), torch.randn(3, 5, 16), torch.rand(3, 5) * 2 - 1
+        shared = net(hidden, start, rise)
+        one_by_one = torch.stack([net(hidden, start[:, j], rise[:, j]) for j in range(5)], dim=1)
+    torch.testing.assert_close(shared, one_by_one, atol=1e-5, rtol=1e-4)
+
+
 def test_rotary_embedding_makes_dot_products_depend_on_relative_position():
     rope = RotaryEmbedding(8)
     q = torch.randn(1, 1, 8).expand(1, 6, 8)
@@ -148,3 +161,23 @@ def test_parameter_counts_at_the_thesis_width_are_the_readmes(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for variant, n in counts.items():
         assert f"| `{variant}` | {n:,} |" in readme, f"README's parameter table is out of date for {variant}"
+
+
+def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stack, tmp_path):
+    from t2vlab.tasks.evaluate import _set_generation, load_run
+    from t2vlab.tasks.train import train
+
+    cfg = compose_cfg("train", ["experiment=splitter/dual_transform", "debug=fast", "logger=none",
+                                "print_config=false", f"backbone.path={circles_unclip_stack}",
+                                "evaluation.clips_per_prompt=1"], tmp_path / "run")
+    metrics = train(cfg)
+    assert 0 <= metrics["motion_acc/seen_moves"] <= 1 and metrics["train/global_step"] == 4
+    assert list((tmp_path / "data" / "cache" / "embeddings").glob("circles_unclip-circles-*/shard-00000.safetensors"))
+    _, _, _, _, model = load_run(str(tmp_path / "run"), None)
+    assert model.backbone is not None and model.hparams.mode == "step"
+    _set_generation(model, {"mode": "regression", "fix_text_emb": False})
+    assert model.generate(["circle moving left"], 4, seed=0).shape == (1, 4, 3, 64, 64)
+    with pytest.raises(ValueError, match="generation.mode=sideways"):
+        _set_generation(model, {"mode": "sideways"})
+    with pytest.raises(ValueError, match="not a setting"):
+        _set_generation(model, {"colour": "red"})

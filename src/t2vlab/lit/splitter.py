@@ -63,6 +63,15 @@ class SplitterModule(pl.LightningModule):
         self.register_buffer("acc_epochs", torch.zeros((), dtype=torch.long))
         self._epoch_acc: list[float] = []
 
+    def check_generation(self) -> None:
+        """Generation settings changed after training (evaluate.py +generation.<key>=...)."""
+        mode, increment = self.hparams.mode, self.hparams.increment
+        if mode not in MODES:
+            raise ValueError(f"generation.mode={mode} is invalid; allowed: {', '.join(MODES)}")
+        if increment is not None and not 0 < abs(increment) < 1:
+            raise ValueError(f"generation.increment={increment} is invalid; allowed: null (1/num_frames) or "
+                             "0 < |x| < 1")
+
     def attach_backbone(self, backbone) -> None:
         if backbone.dim != self.net.dim or backbone.text_len != self.net.text_len:
             raise ValueError(f"backbone {backbone.name} has D={backbone.dim}, L={backbone.text_len}; the network was "
@@ -104,7 +113,7 @@ class SplitterModule(pl.LightningModule):
         return idx
 
     def _predict(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor) -> torch.Tensor:
-        """Flattened pairs: hidden (N,L,D), start (N,D), rise (N,)."""
+        """hidden (B,L,D) with start (B,D), rise (B,); or J predictions per text: start (B,J,D), rise (B,J)."""
         return self.net(hidden, start, rise).float()
 
     def _score(self, name: str, pred, start, change, weight: float = 1.0) -> torch.Tensor:
@@ -141,9 +150,9 @@ class SplitterModule(pl.LightningModule):
                 change = torch.cat([change, img[:, :-1] - img[:, -1:]], dim=1)
                 rise = torch.cat([rise, (idx[:, :-1] - idx[:, -1:]).float() / n], dim=1)
             J = starts.shape[1]
-            pred = self._predict(hidden.repeat_interleave(J, 0), starts.reshape(-1, D), rise.reshape(-1))
-            total = total + self._score("base", pred, starts.reshape(-1, D), change.reshape(-1, D))
-            base_pred = pred.view(B, J, D)[:, : K - 1]  # forward predictions for s_1..s_{K-1}
+            pred = self._predict(hidden, starts, rise)  # (B,J,D): the clip's text is encoded once
+            total = total + self._score("base", pred.reshape(-1, D), starts.reshape(-1, D), change.reshape(-1, D))
+            base_pred = pred[:, : K - 1]  # forward predictions for s_1..s_{K-1}
 
         pairs = K - 2  # (s_j, s_{j+1}) for j = 1..K-2: both after the first frame
         if pairs > 0 and (h.rotation_step or h.regression_step):
@@ -196,9 +205,9 @@ class SplitterModule(pl.LightningModule):
         B, F_ = len(prompts), num_frames
         inc = h.increment if h.increment is not None else 1.0 / num_frames
         if h.mode == "step":  # every frame from the original start
-            rise = inc * torch.arange(1, F_, device=self.device).float().repeat(B)
-            pred = self._predict(hidden.repeat_interleave(F_ - 1, 0), start.repeat_interleave(F_ - 1, 0), rise)
-            return torch.cat([start[:, None], pred.view(B, F_ - 1, -1)], dim=1)
+            rise = inc * torch.arange(1, F_, device=self.device).float().expand(B, -1)
+            pred = self._predict(hidden, start[:, None].expand(-1, F_ - 1, -1), rise)  # (B,F-1,D)
+            return torch.cat([start[:, None], pred], dim=1)
         # regression: each frame from the previous prediction, text rotated towards it
         c = F.cosine_similarity(start, pooled, dim=-1)
         out, prev, text, anchor = [start], start, hidden, start

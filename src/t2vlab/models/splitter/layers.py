@@ -114,6 +114,11 @@ class TokenReducer(nn.Module):
             self.pool = CrossAttention(dim, heads)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(..., N, D) -> (..., D)."""
+        lead = tokens.shape[:-2]
+        tokens = tokens.reshape(-1, *tokens.shape[-2:])
         if self.mode == "tokens":
-            return self.last(self.blocks(tokens.transpose(1, 2))).squeeze(-1)  # (B,D,N) -> (B,D)
-        return self.pool(self.query.expand(len(tokens), -1, -1), tokens).squeeze(1)
+            out = self.last(self.blocks(tokens.transpose(1, 2))).squeeze(-1)  # (M,D,N) -> (M,D)
+        else:
+            out = self.pool(self.query.expand(len(tokens), -1, -1), tokens).squeeze(1)
+        return out.view(*lead, -1)

@@ -1,6 +1,10 @@
 """The Splitter variants: (text hidden states (B,L,D), start embedding (B,D), step `rise` (B,)) -> the
 embedding (B,D) of the frame `rise` away from the start, as start + a predicted change.
 
+Several predictions per prompt share one text: start (B,J,D) and rise (B,J) give (B,J,D), and what depends
+on the text alone (its normalisation, rotary positions, the cross-attention keys and values, per-token
+blocks) is computed once per prompt, not once per prediction. At the thesis shapes that is most of the work.
+
 D and L come from the backbone (1280 and 77 for Kandinsky 2.2). All variants share the input encoding
 (layer-normed streams, a learned projection of the start, a Linear(1, D) step encoding that carries
 direction and size in one number) and the output (start + a linear head, zero-initialised so training
@@ -34,13 +38,19 @@ class SplitterNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor) -> torch.Tensor:
-        """hidden (B,L,D), start (B,D), rise (B,) in (-1, 1) -> next embedding (B,D)."""
+        """hidden (B,L,D), start (B,D) or (B,J,D), rise (B,) or (B,J) in (-1, 1) -> next embedding(s), shaped
+        like start."""
+        single = start.ndim == 2
+        if single:
+            start, rise = start[:, None], rise.reshape(-1, 1)
         text = self.text_norm(hidden)  # (B,L,D)
-        start_tok = self.start_proj(self.start_norm(start))[:, None]  # (B,1,D)
-        step_tok = self.step_proj(rise.view(-1, 1, 1).to(hidden.dtype))  # (B,1,D)
-        return start + self.head(self.features(text, start_tok, step_tok))
+        start_tok = self.start_proj(self.start_norm(start))  # (B,J,D)
+        step_tok = self.step_proj(rise[..., None].to(hidden.dtype))  # (B,J,D)
+        out = start + self.head(self.features(text, start_tok, step_tok))
+        return out[:, 0] if single else out
 
     def features(self, text: torch.Tensor, start: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """text (B,L,D), start and step tokens (B,J,D) -> (B,J,D)."""
         raise NotImplementedError
 
     def regularizer(self) -> torch.Tensor:
@@ -58,7 +68,7 @@ class Splitter(SplitterNet):
         self.reduce = TokenReducer(text_len + 2, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
 
     def features(self, text, start, step):
-        return self.reduce(torch.cat([text, start, step], dim=1))
+        return self.reduce(_per_prediction(text, start, step))
 
 
 class SplitterNext(SplitterNet):
@@ -75,8 +85,11 @@ class SplitterNext(SplitterNet):
 
     def features(self, text, start, step):
         text = self.rope(text)
-        attended = self.cross(torch.cat([step, start], dim=1), text)  # (B,2,D)
-        return self.reduce(self.block(torch.cat([text, start, attended], dim=1)))
+        J = start.shape[1]
+        attended = self.cross(torch.cat([step, start], dim=1), text)  # (B,2J,D): keys/values once per prompt
+        # the block works per token: the text's tokens once per prompt, the rest once per prediction
+        return self.reduce(_per_prediction(self.block(text), self.block(start), self.block(attended[:, :J]),
+                                           self.block(attended[:, J:])))
 
 
 class SplitterDual(SplitterNet):
@@ -98,10 +111,17 @@ class SplitterDual(SplitterNet):
 
     def features(self, text, start, step):
         text = self.rope(text)
-        base = torch.cat([text, start, step], dim=1)
-        if self.self_attention is not None:
-            base = self.self_attention(base)
-        base = self.base_reduce(base)  # (B,D)
-        cross = torch.cat([self.cross_step(step, text), self.cross_start(start, text)], dim=1)  # (B,2,D)
-        cross = self.cross_block(cross).mean(1)  # (B,D)
+        B, J, D = start.shape
+        base = _per_prediction(text, start, step)  # (B,J,L+2,D)
+        if self.self_attention is not None:  # mixes the text with each prediction's tokens: per prediction
+            base = self.self_attention(base.flatten(0, 1).view(B * J, -1, D)).view(B, J, -1, D)
+        base = self.base_reduce(base)  # (B,J,D)
+        # keys/values of the text once per prompt, one query per prediction
+        cross = (self.cross_block(self.cross_step(step, text)) + self.cross_block(self.cross_start(start, text))) / 2
         return self.merge(torch.cat([base, cross], dim=-1))
+
+
+def _per_prediction(text: torch.Tensor, *tokens: torch.Tensor) -> torch.Tensor:
+    """text (B,L,D) and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D): each prediction's sequence."""
+    B, J, D = tokens[0].shape
+    return torch.cat([text[:, None].expand(B, J, -1, D), *(t[:, :, None] for t in tokens)], dim=2)
