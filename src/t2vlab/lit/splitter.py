@@ -149,7 +149,6 @@ class SplitterModule(pl.LightningModule):
                 starts = torch.cat([starts, last[:, None].expand(-1, K - 1, -1)], dim=1)
                 change = torch.cat([change, img[:, :-1] - img[:, -1:]], dim=1)
                 rise = torch.cat([rise, (idx[:, :-1] - idx[:, -1:]).float() / n], dim=1)
-            J = starts.shape[1]
             pred = self._predict(hidden, starts, rise)  # (B,J,D): the clip's text is encoded once
             total = total + self._score("base", pred.reshape(-1, D), starts.reshape(-1, D), change.reshape(-1, D))
             base_pred = pred[:, : K - 1]  # forward predictions for s_1..s_{K-1}
