@@ -47,6 +47,24 @@ def test_predictions_sharing_a_text_equal_separate_calls(net):
     torch.testing.assert_close(shared, one_by_one, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("net", [Splitter(16, 6), SplitterNext(16, 6, heads=4), SplitterDual(16, 6, heads=4),
+                                 SplitterDual(16, 6, heads=4, self_attention=True)])
+def test_a_rotation_inside_the_network_equals_feeding_the_rotated_text(net):
+    from t2vlab.models.splitter.rotation import soft_rotate
+
+    net.eval()
+    with torch.no_grad():
+        for p in net.head.parameters():
+            p.normal_()
+        hidden, start, rise = torch.randn(3, 6, 16), torch.randn(3, 2, 16), torch.rand(3, 2)
+        v1, v2, w = torch.randn(3, 2, 16), torch.randn(3, 2, 16), torch.rand(3, 2)
+        inside = net(hidden, start, rise, rotation=(v1, v2, w))
+        text = net.normalize_text(hidden)
+        fed = torch.stack([net(soft_rotate(text, v1[:, j], v2[:, j], w[:, j]), start[:, j], rise[:, j],
+                               text_normalized=True) for j in range(2)], dim=1)
+    torch.testing.assert_close(inside, fed, atol=1e-4, rtol=1e-4)
+
+
 def test_rotary_embedding_makes_dot_products_depend_on_relative_position():
     rope = RotaryEmbedding(8)
     q = torch.randn(1, 1, 8).expand(1, 6, 8)

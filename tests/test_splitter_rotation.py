@@ -60,3 +60,17 @@ def test_gradients_flow_through_the_rotation():
     v2.requires_grad_(True)
     rotate(x, v1, v2).sum().backward()
     assert torch.isfinite(v2.grad).all() and v2.grad.abs().sum() > 0
+
+
+def test_rotated_text_equals_rotating_every_copy_and_its_linear_maps():
+    from t2vlab.models.splitter.rotation import RotatedText
+
+    g = torch.Generator().manual_seed(5)
+    text = torch.randn(2, 7, D, generator=g)
+    v1, v2 = torch.randn(2, 3, D, generator=g), torch.randn(2, 3, D, generator=g)
+    weight = torch.rand(2, 3, generator=g)
+    rt = RotatedText(text, v1, v2, weight)
+    expected = torch.stack([soft_rotate(text, v1[:, j], v2[:, j], weight[:, j]) for j in range(3)], dim=1)
+    torch.testing.assert_close(rt.tokens(), expected, atol=1e-5, rtol=1e-5)
+    layer = torch.nn.Linear(D, 5)
+    torch.testing.assert_close(rt.linear(layer), layer(expected), atol=1e-5, rtol=1e-5)

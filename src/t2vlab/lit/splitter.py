@@ -9,7 +9,7 @@ once, so one optimizer step covers the whole batch (the reference took one step 
 - base: from the prior (standing for frame 0) to every sampled frame, rise = s_k / n; with `reverse`, also
   from the last frame's counterpart (prior + img_last - img_0) back to the earlier ones, rise < 0;
 - rotation: from frame s_j to s_{j+1}; the start is the prior softly rotated by R(img_0 -> img_s), the
-  text hidden states softly rotated by R(prior -> that start);
+  (normalised) text softly rotated by R(prior -> that start) inside the network;
 - regression: the same pairs, starting from the model's own detached base prediction for s_j; its loss
   weight is the mean accuracy of the last `regression_window` epochs (0.5 before there is one).
 Targets are always start + (img_t - img_s). Accuracy = cosine(predicted, true embedding), per step type.
@@ -112,9 +112,15 @@ class SplitterModule(pl.LightningModule):
         idx = torch.cat([pos.new_zeros(B, 1).expand(B, 1), mid.sort(dim=1).values, (lengths - 1)[:, None]], dim=1)
         return idx
 
-    def _predict(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor) -> torch.Tensor:
+    def _predict(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor, **kw) -> torch.Tensor:
         """hidden (B,L,D) with start (B,D), rise (B,); or J predictions per text: start (B,J,D), rise (B,J)."""
-        return self.net(hidden, start, rise).float()
+        return self.net(hidden, start, rise, **kw).float()
+
+    def _text_turn(self, v1: torch.Tensor, v2: torch.Tensor, c: torch.Tensor | None = None) -> tuple:
+        """The soft rotation v1 -> v2 the text undergoes, blended by c (default cos(v1, v2)) clipped to [0,1]
+        and raised to rotation_power."""
+        c = F.cosine_similarity(v1, v2, dim=-1) if c is None else c
+        return v1, v2, c.clamp(0, 1) ** self.hparams.rotation_power
 
     def _score(self, name: str, pred, start, change, weight: float = 1.0) -> torch.Tensor:
         terms = self.loss(pred, start, change)
@@ -156,23 +162,20 @@ class SplitterModule(pl.LightningModule):
         pairs = K - 2  # (s_j, s_{j+1}) for j = 1..K-2: both after the first frame
         if pairs > 0 and (h.rotation_step or h.regression_step):
             s_img, t_img = img[:, 1:-1], img[:, 2:]  # (B,P,D)
-            rise = ((idx[:, 2:] - idx[:, 1:-1]).float() / n).reshape(-1)
+            rise = (idx[:, 2:] - idx[:, 1:-1]).float() / n  # (B,P)
             change = (t_img - s_img).reshape(-1, D)
-            prior_p = anchor[:, None].expand(-1, pairs, -1).reshape(-1, D)
-            hidden_p = hidden.repeat_interleave(pairs, 0)
+            prior_p = anchor[:, None].expand(-1, pairs, -1)  # (B,P,D)
             if h.rotation_step:
-                first = img[:, :1].expand(-1, pairs, -1).reshape(-1, D)
-                s_flat = s_img.reshape(-1, D)
-                start = soft_rotate(prior_p, first, s_flat, F.cosine_similarity(first, s_flat, dim=-1),
-                                    h.rotation_power)
-                text = soft_rotate(hidden_p, prior_p, start, F.cosine_similarity(prior_p, start, dim=-1),
-                                   h.rotation_power)
-                total = total + self._score("rotation", self._predict(text, start, rise), start, change)
+                first = img[:, :1].expand(-1, pairs, -1)
+                start = soft_rotate(prior_p.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D),
+                                    F.cosine_similarity(first, s_img, dim=-1).reshape(-1),
+                                    h.rotation_power).view(B, pairs, D)
+                pred = self._predict(hidden, start, rise, rotation=self._text_turn(prior_p, start))
+                total = total + self._score("rotation", pred.reshape(-1, D), start.reshape(-1, D), change)
             if h.regression_step:
-                start = base_pred[:, :-1].detach().reshape(-1, D)  # the model's own frame s_j
-                text = soft_rotate(hidden_p, prior_p, start, F.cosine_similarity(prior_p, start, dim=-1),
-                                   h.rotation_power)
-                total = total + self._score("regression", self._predict(text, start, rise), start, change,
+                start = base_pred[:, :-1].detach()  # (B,P,D): the model's own frame s_j
+                pred = self._predict(hidden, start, rise, rotation=self._text_turn(prior_p, start))
+                total = total + self._score("regression", pred.reshape(-1, D), start.reshape(-1, D), change,
                                             self.regression_weight)
         if h.dropout_reg > 0:
             total = total + h.dropout_reg * self.net.regularizer().to(total)
@@ -209,14 +212,18 @@ class SplitterModule(pl.LightningModule):
             return torch.cat([start[:, None], pred], dim=1)
         # regression: each frame from the previous prediction, text rotated towards it
         c = F.cosine_similarity(start, pooled, dim=-1)
-        out, prev, text, anchor = [start], start, hidden, start
         rise = torch.full((B,), inc, device=self.device)
+        out, prev, anchor = [start], start, start
+        text = self.net.normalize_text(hidden)
         for _ in range(1, F_):
-            if h.fix_text_emb:
-                text = soft_rotate(hidden, start, prev, c, h.rotation_power)
-            else:
-                text, anchor = soft_rotate(text, anchor, prev, c, h.rotation_power), prev
-            prev = self._predict(text, prev, rise)
+            if h.fix_text_emb:  # the original text, turned by R(start -> previous frame)
+                turn = self._text_turn(start, prev, c)
+                nxt = self._predict(text, prev, rise, rotation=turn, text_normalized=True)
+            else:  # the text turned step by step, each turn from the previous anchor
+                text = soft_rotate(text, anchor, prev, c, h.rotation_power)
+                anchor = prev
+                nxt = self._predict(text, prev, rise, text_normalized=True)
+            prev = nxt
             out.append(prev)
         return torch.stack(out, dim=1)
 

@@ -21,28 +21,46 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", base ** (-torch.arange(0, dim, 2).float() / dim), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B,L,D) -> same shape, each token rotated by its position."""
-        angles = torch.arange(x.shape[1], device=x.device).float()[:, None] * self.inv_freq  # (L, D/2)
+        """x (..., L, D) -> same shape, the token at position m turned by m * theta."""
+        angles = torch.arange(x.shape[-2], device=x.device).float()[:, None] * self.inv_freq  # (L, D/2)
         cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention from a few query tokens (step, prior) to the text tokens, with a residual."""
+    """Multi-head attention from per-prediction query tokens (step, start) to the text, with a residual.
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+    Rotary positions are applied to the keys (where RoPE belongs: the query tokens have no position), so the
+    score of a text token depends on where it sits. The text may be shared by all of a prompt's predictions
+    (keys and values computed once) or rotated per prediction (a RotatedText: keys and values by a rank-2
+    update). (The reference's "cross-attention" attended to a single token, so it reduced to a projection.)
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"model.heads={heads} is invalid; allowed: a divisor of the embedding width {dim}")
-        self.norm_q, self.norm_kv = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.heads = heads
+        self.norm_q = nn.LayerNorm(dim)
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.rope = RotaryEmbedding(dim // heads) if (dim // heads) % 2 == 0 else None
 
-    def forward(self, queries: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """queries (B,Q,D), tokens (B,L,D) -> (B,Q,D)."""
-        kv = self.norm_kv(tokens)
-        out, _ = self.attn(self.norm_q(queries), kv, kv, need_weights=False)
-        return queries + out
+    def forward(self, queries: torch.Tensor, text) -> torch.Tensor:
+        """queries (B,J,Q,D); text (B,L,D) shared, or a RotatedText with J rotations -> (B,J,Q,D)."""
+        B, J, Q, D = queries.shape
+        H = self.heads
+        if isinstance(text, torch.Tensor):
+            k, v = self.k(text)[:, None], self.v(text)[:, None]  # (B,1,L,D): once per prompt
+        else:
+            k, v = text.linear(self.k), text.linear(self.v)  # (B,J,L,D)
+        split = lambda t: t.unflatten(-1, (H, D // H)).transpose(-3, -2)  # (...,L,D) -> (...,H,L,D/H)  # noqa: E731
+        q, k, v = split(self.q(self.norm_q(queries))), split(k), split(v)
+        if self.rope is not None:
+            k = self.rope(k)
+        scores = torch.einsum("bjhqd,bjhld->bjhql", q, k.expand(B, J, *k.shape[2:])) * (D // H) ** -0.5
+        out = torch.einsum("bjhql,bjhld->bjhqd", scores.softmax(-1), v.expand(B, J, *v.shape[2:]))
+        return queries + self.o(out.transpose(-3, -2).flatten(-2))
 
 
 class ConcreteDropout(nn.Module):
@@ -120,5 +138,5 @@ class TokenReducer(nn.Module):
         if self.mode == "tokens":
             out = self.last(self.blocks(tokens.transpose(1, 2))).squeeze(-1)  # (M,D,N) -> (M,D)
         else:
-            out = self.pool(self.query.expand(len(tokens), -1, -1), tokens).squeeze(1)
+            out = self.pool(self.query[:, None].expand(len(tokens), 1, 1, -1), tokens)[:, 0, 0]
         return out.view(*lead, -1)

@@ -2,8 +2,10 @@
 embedding (B,D) of the frame `rise` away from the start, as start + a predicted change.
 
 Several predictions per prompt share one text: start (B,J,D) and rise (B,J) give (B,J,D), and what depends
-on the text alone (its normalisation, rotary positions, the cross-attention keys and values, per-token
-blocks) is computed once per prompt, not once per prediction. At the thesis shapes that is most of the work.
+on the text alone (its normalisation, the cross-attention keys and values) is computed once per prompt,
+not once per prediction. The rotation and regression steps turn the text towards each prediction's start:
+`rotation=(v1, v2, weight)` rotates the normalised text per prediction, and the keys and values follow by
+a rank-2 update (`RotatedText`). At the thesis shapes those projections are most of the work.
 
 D and L come from the backbone (1280 and 77 for Kandinsky 2.2). All variants share the input encoding
 (layer-normed streams, a learned projection of the start, a Linear(1, D) step encoding that carries
@@ -16,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, RotaryEmbedding, TokenReducer
+from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, TokenReducer
+from t2vlab.models.splitter.rotation import RotatedText
 
 
 class SplitterNet(nn.Module):
@@ -37,20 +40,29 @@ class SplitterNet(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor) -> torch.Tensor:
+    def normalize_text(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.text_norm(hidden)
+
+    def forward(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor, rotation=None,
+                text_normalized: bool = False) -> torch.Tensor:
         """hidden (B,L,D), start (B,D) or (B,J,D), rise (B,) or (B,J) in (-1, 1) -> next embedding(s), shaped
-        like start."""
+        like start. rotation: (v1, v2 (B,J,D), weight (B,J)) turns the normalised text, per prediction, by the
+        soft rotation v1 -> v2. text_normalized: `hidden` is already normalize_text's output."""
         single = start.ndim == 2
         if single:
             start, rise = start[:, None], rise.reshape(-1, 1)
-        text = self.text_norm(hidden)  # (B,L,D)
+            if rotation is not None:
+                rotation = (rotation[0][:, None], rotation[1][:, None], rotation[2].reshape(-1, 1))
+        text = hidden if text_normalized else self.text_norm(hidden)  # (B,L,D)
+        if rotation is not None:
+            text = RotatedText(text, *rotation)
         start_tok = self.start_proj(self.start_norm(start))  # (B,J,D)
         step_tok = self.step_proj(rise[..., None].to(hidden.dtype))  # (B,J,D)
         out = start + self.head(self.features(text, start_tok, step_tok))
         return out[:, 0] if single else out
 
-    def features(self, text: torch.Tensor, start: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-        """text (B,L,D), start and step tokens (B,J,D) -> (B,J,D)."""
+    def features(self, text, start: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """text (B,L,D) or a RotatedText, start and step tokens (B,J,D) -> (B,J,D)."""
         raise NotImplementedError
 
     def regularizer(self) -> torch.Tensor:
@@ -78,18 +90,14 @@ class SplitterNext(SplitterNet):
     def __init__(self, dim: int, text_len: int, heads: int = 8, reduction: str = "tokens",
                  widths: tuple[int, ...] = (64, 32, 16), dropout: float = 0.1, learnable_dropout: bool = True) -> None:
         super().__init__(dim, text_len, dropout, learnable_dropout)
-        self.rope = RotaryEmbedding(dim)
         self.cross = CrossAttention(dim, heads)
         self.block = ImprovedBlock(dim, dim, dropout, learnable_dropout)
         self.reduce = TokenReducer(text_len + 3, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
 
     def features(self, text, start, step):
-        text = self.rope(text)
-        J = start.shape[1]
-        attended = self.cross(torch.cat([step, start], dim=1), text)  # (B,2J,D): keys/values once per prompt
-        # the block works per token: the text's tokens once per prompt, the rest once per prediction
-        return self.reduce(_per_prediction(self.block(text), self.block(start), self.block(attended[:, :J]),
-                                           self.block(attended[:, J:])))
+        attended = self.cross(torch.stack([step, start], dim=2), text)  # (B,J,2,D)
+        return self.reduce(_per_prediction(text, self.block(start), self.block(attended[:, :, 0]),
+                                           self.block(attended[:, :, 1])))
 
 
 class SplitterDual(SplitterNet):
@@ -100,7 +108,6 @@ class SplitterDual(SplitterNet):
                  reduction: str = "tokens", widths: tuple[int, ...] = (64, 32, 16), dropout: float = 0.1,
                  learnable_dropout: bool = True) -> None:
         super().__init__(dim, text_len, dropout, learnable_dropout)
-        self.rope = RotaryEmbedding(dim)
         self.self_attention = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True,
                                                          norm_first=True) if self_attention else None
         self.base_reduce = TokenReducer(text_len + 2, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
@@ -110,18 +117,19 @@ class SplitterDual(SplitterNet):
                                    ImprovedBlock(dim, dim, dropout, learnable_dropout))
 
     def features(self, text, start, step):
-        text = self.rope(text)
         B, J, D = start.shape
         base = _per_prediction(text, start, step)  # (B,J,L+2,D)
         if self.self_attention is not None:  # mixes the text with each prediction's tokens: per prediction
             base = self.self_attention(base.flatten(0, 1).view(B * J, -1, D)).view(B, J, -1, D)
         base = self.base_reduce(base)  # (B,J,D)
         # keys/values of the text once per prompt, one query per prediction
-        cross = (self.cross_block(self.cross_step(step, text)) + self.cross_block(self.cross_start(start, text))) / 2
+        cross = (self.cross_block(self.cross_step(step[:, :, None], text)[:, :, 0])
+                 + self.cross_block(self.cross_start(start[:, :, None], text)[:, :, 0])) / 2
         return self.merge(torch.cat([base, cross], dim=-1))
 
 
-def _per_prediction(text: torch.Tensor, *tokens: torch.Tensor) -> torch.Tensor:
-    """text (B,L,D) and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D): each prediction's sequence."""
+def _per_prediction(text, *tokens: torch.Tensor) -> torch.Tensor:
+    """text (B,L,D) or a RotatedText, and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D)."""
     B, J, D = tokens[0].shape
-    return torch.cat([text[:, None].expand(B, J, -1, D), *(t[:, :, None] for t in tokens)], dim=2)
+    text = text[:, None].expand(B, J, -1, D) if isinstance(text, torch.Tensor) else text.tokens().to(tokens[0].dtype)
+    return torch.cat([text, *(t[:, :, None] for t in tokens)], dim=2)
