@@ -82,11 +82,10 @@ class ConcreteDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        p, eps = self.p, 1e-7
-        u = torch.rand_like(x, dtype=torch.float32)
-        drop = torch.sigmoid((torch.log(p + eps) - torch.log(1 - p + eps) + torch.log(u + eps) - torch.log(1 - u + eps))
-                             / self.temperature)
-        return (x * (1 - drop) / (1 - p)).to(x.dtype)
+        # relaxed Bernoulli(p) mask: sigmoid((logit p + logit u) / t), u uniform; logit p is the parameter itself
+        u = torch.rand_like(x)
+        keep = torch.sigmoid(-(self.logit + torch.logit(u, eps=1e-6)) / self.temperature)
+        return x * keep / (1 - self.p)
 
     def regularizer(self) -> torch.Tensor:
         """Negative Bernoulli entropy of the rate (minimised at p = 0.5)."""
