@@ -8,7 +8,8 @@ optimizer step per clip. Also prints each variant's parameter count at D=1280.
 Random embeddings with the thesis shapes: D=1280, 77 text tokens, clips of 16-40 frames. The same network,
 loss and step types (base with reverse, rotation, regression) run in both loops, with the same numbers
 (tests check that shared and one-at-a-time predictions agree); what differs is the batching over clips,
-the text encoded once per clip instead of once per prediction, the sampling and the optimizer-step count. Results go to bench/results/splitter_throughput.json.
+the text encoded once per clip instead of once per prediction, the sampling and the optimizer-step count.
+Results go to bench/results/splitter_throughput.json.
 """
 
 from __future__ import annotations
