@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train evaluate test bench bench-fvd lint clean
+.PHONY: setup train evaluate test bench bench-fvd bench-splitter lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,12 +27,15 @@ evaluate: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
-# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd
+# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd; make bench-splitter
 bench: $(STAMP)
 	$(PY) bench/gan_throughput.py $(ARGS)
 
 bench-fvd: $(STAMP)
 	$(PY) bench/fvd_throughput.py $(ARGS)
+
+bench-splitter: $(STAMP)
+	$(PY) bench/splitter_throughput.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py embed.py
