@@ -20,7 +20,7 @@ from diffusers import KandinskyV22PriorPipeline
 
 from t2vlab.backbones.base import BackboneUnavailable
 from t2vlab.backbones.fingerprint import folder_fingerprint, settings_hash
-from t2vlab.backbones.unclip_prior import PriorPipeline, UnclipPriorBackbone
+from t2vlab.backbones.unclip_prior import DTYPES, PriorPipeline, UnclipPriorBackbone
 from t2vlab.models.circles_unclip.decoder import EmbeddingDecoder
 
 BUILD_HINT = "build it with `python train.py experiment=circles_unclip` (about 6 minutes on a 2-core CPU)"
@@ -41,7 +41,6 @@ def quiet_progress():
             transformers_logging.enable_progress_bar()
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class CirclesUnclipBackbone(UnclipPriorBackbone):

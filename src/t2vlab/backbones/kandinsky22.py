@@ -22,13 +22,12 @@ from safetensors.torch import load_file, save_file
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable, generators, seeds_for
 from t2vlab.backbones.fingerprint import folder_fingerprint, settings_hash
-from t2vlab.backbones.unclip_prior import PriorPipeline, UnclipPriorBackbone
+from t2vlab.backbones.unclip_prior import DTYPES, PriorPipeline, UnclipPriorBackbone
 
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("text", "image_encoder", "decoder")
 OFFLOAD = ("none", "model", "sequential")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _model_folder(model: str) -> Path:

@@ -13,6 +13,8 @@ from diffusers import KandinskyV22PriorPipeline
 from t2vlab.backbones.base import Backbone, generators, seeds_for
 from t2vlab.backbones.preprocess import clip_pixels, processor_settings
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # backbone.dtype
+
 
 class PriorPipeline(KandinskyV22PriorPipeline):
     """The diffusers prior pipeline, able to run without its CLIP vision encoder.

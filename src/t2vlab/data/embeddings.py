@@ -22,14 +22,14 @@ log = logging.getLogger(__name__)
 class EmbeddingDataset(Dataset):
     """Items: {"frames" (T,D), "hidden" (L,D), "pooled" (D,), "prior" (D,), "text", "id"}."""
 
-    def __init__(self, cache: EmbeddingCache) -> None:
+    def __init__(self, cache: EmbeddingCache, verify: bool = True) -> None:
         self.frames: list[torch.Tensor] = []
         self.text_rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.row_of: list[int] = []
         self.texts: list[str] = []
         self.ids: list[str] = []
         for i in range(cache.num_shards):
-            t, meta = cache.load_shard(i)
+            t, meta = cache.load_shard(i, verify)
             base = len(self.text_rows)
             self.text_rows += list(zip(t["hidden"], t["pooled"], t["prior"], strict=True))
             offsets = t["offsets"].tolist()
@@ -95,7 +95,7 @@ class EmbeddingDataModule(pl.LightningDataModule):
         if summary["computed_shards"]:
             log.info("embedded %d clips in %.1f s (%.1f clips/s) into %s", summary["computed_clips"],
                      summary["seconds"], summary["clips_per_s"] or 0.0, summary["folder"])
-        self.train_set = EmbeddingDataset(self.cache)
+        self.train_set = EmbeddingDataset(self.cache, verify=False)  # build() has just checked every shard
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
