@@ -108,3 +108,22 @@ def test_a_relaunched_sweep_with_ckpt_path_last_continues_each_job_from_its_own_
         metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
         assert metrics["train/global_step"] == 4
         assert Path(metrics["train/resumed_from"]).parent.parent == (tmp_path / "sweep" / job).resolve()
+
+
+def test_compare_adds_the_columns_of_generation_variants_runs_were_also_scored_with(tmp_path):
+    from t2vlab.compare import Run, summarise, summary_keys
+
+    def run(seed, seen, regression_seen):
+        return Run(tmp_path / str(seed), {"seed": seed}, [], {"motion_acc/seen_moves": seen,
+                                                              "regression/motion_acc/seen_moves": regression_seen,
+                                                              "motion_acc/prompt/circle moving left": 1.0})
+
+    runs = [run(0, 0.8, 0.2), run(1, 0.6, 0.4)]
+    for r in runs:
+        r.configuration = "model=splitter_dual"
+    keys = summary_keys(runs, "motion_acc/seen_moves")
+    assert keys[0] == "motion_acc/seen_moves" and keys[-1] == "regression/motion_acc/seen_moves"
+    assert not any("prompt" in k for k in keys)
+    (row,) = summarise(runs, "motion_acc/seen_moves", "maximize")
+    mean, std, n = row.stats["regression/motion_acc/seen_moves"]
+    assert n == 2 and mean == pytest.approx(0.3) and std == pytest.approx(0.1414, abs=1e-3)

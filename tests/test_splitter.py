@@ -1,6 +1,8 @@
 """The Splitter family: networks, losses, training steps, generation, and fast_dev_run of every variant x
 loss on circles_unclip and on tiny random Kandinsky 2.2 components."""
 
+import json
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -182,7 +184,8 @@ def test_parameter_counts_at_the_thesis_width_are_the_readmes(capsys):
 
 
 def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stack, tmp_path):
-    from t2vlab.tasks.evaluate import _set_generation, load_run
+    from t2vlab.tasks.common import apply_generation
+    from t2vlab.tasks.evaluate import load_run
     from t2vlab.tasks.train import train
 
     cfg = compose_cfg("train", ["experiment=splitter/dual_transform", "debug=fast", "logger=none",
@@ -190,12 +193,26 @@ def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stac
                                 "evaluation.clips_per_prompt=1"], tmp_path / "run")
     metrics = train(cfg)
     assert 0 <= metrics["motion_acc/seen_moves"] <= 1 and metrics["train/global_step"] == 4
+    assert 0 <= metrics["regression/motion_acc/seen_moves"] <= 1  # the experiment's evaluation.variants
+    tags = {json.loads(line)["tag"] for line in (tmp_path / "run" / "samples" / "manifest.jsonl").read_text().splitlines()}
+    assert {"evaluation", "regression"} <= tags
     assert list((tmp_path / "data" / "cache" / "embeddings").glob("circles_unclip-circles-*/shard-00000.safetensors"))
     _, _, _, _, model = load_run(str(tmp_path / "run"), None)
     assert model.backbone is not None and model.hparams.mode == "step"
-    _set_generation(model, {"mode": "regression", "fix_text_emb": False})
+    apply_generation(model, {"mode": "regression", "fix_text_emb": False})
     assert model.generate(["circle moving left"], 4, seed=0).shape == (1, 4, 3, 64, 64)
     with pytest.raises(ValueError, match="generation.mode=sideways"):
-        _set_generation(model, {"mode": "sideways"})
+        apply_generation(model, {"mode": "sideways"})
     with pytest.raises(ValueError, match="not a setting"):
-        _set_generation(model, {"colour": "red"})
+        apply_generation(model, {"colour": "red"})
+
+
+def test_a_bad_generation_variant_stops_training_before_the_first_step(circles_unclip_stack, tmp_path):
+    from t2vlab.tasks.train import train
+
+    cfg = compose_cfg("train", ["experiment=splitter/dual_base", "debug=fast", "logger=none", "print_config=false",
+                                f"backbone.path={circles_unclip_stack}", "+evaluation.variants.back.mode=sideways"],
+                      tmp_path / "run")
+    with pytest.raises(BadInput, match="evaluation.variants.back.mode=sideways is invalid; allowed: step, regression"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()

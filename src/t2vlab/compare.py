@@ -92,13 +92,22 @@ def label_configurations(runs: list[Run]) -> list[str]:
     return sorted(common)
 
 
+def summary_keys(runs: list[Run], metric: str) -> list[str]:
+    """The table's columns: the optimised metric, SUMMARY, then the SUMMARY metrics of any generation variant the
+    runs were also scored with (train.py evaluation.variants, logged as <variant>/<metric>)."""
+    keys = [metric, *[k for k in SUMMARY if k != metric]]
+    variant_keys = {k for r in runs if r.metrics for k in r.metrics
+                    if "/" in k and k.split("/", 1)[1] in keys and k.split("/", 1)[0] not in ("motion_acc", "train")}
+    return keys + sorted(variant_keys, key=lambda k: (k.split("/", 1)[0], keys.index(k.split("/", 1)[1])))
+
+
 def summarise(runs: list[Run], metric: str, direction: str) -> list[Row]:
     groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         groups[run.configuration].append(run)
     rows = [Row(name, group) for name, group in groups.items()]
     for row in rows:
-        for key in (metric, *[k for k in SUMMARY if k != metric]):
+        for key in summary_keys(row.runs, metric):
             values = [float(r.metrics[key]) for r in row.finished if isinstance(r.metrics.get(key), int | float)]
             if values:
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else None
@@ -202,8 +211,7 @@ def plot_samples(rows: list[Row], prompts_per_row: int = 3) -> bytes | None:
 
 
 def _html(rows: list[Row], failed: list[Run], metric: str, direction: str, images: dict[str, bytes],
-          source: str, common: list[str]) -> str:
-    keys = [metric, *[k for k in SUMMARY if k != metric]]
+          source: str, common: list[str], keys: list[str]) -> str:
     head = "".join(f"<th>{html.escape(k)}</th>" for k in ["configuration", "N", *keys])
     body = "".join(
         "<tr>" + f"<td>{html.escape(r.configuration)}</td><td>{len(r.finished)}"
@@ -237,6 +245,7 @@ def compare(target: str, out_dir: Path, console: Console | None = None) -> dict:
     metric = first.get("optimized_metric") or "motion_acc/seen_all"
     direction = first.get("optimized_direction") or "maximize"
     rows = summarise(runs, metric, direction)
+    keys = summary_keys(runs, metric)
     failed = [r for r in runs if r.metrics is None]
 
     images: dict[str, bytes] = {}
@@ -259,20 +268,19 @@ def compare(target: str, out_dir: Path, console: Console | None = None) -> dict:
     with atomic_path(out_dir / "comparison.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     with atomic_path(out_dir / "comparison.csv") as tmp, open(tmp, "w", newline="") as f:
-        keys = [metric, *[k for k in SUMMARY if k != metric]]
         writer = csv.writer(f)
         writer.writerow(["configuration", "n", "failed", *[f"{k} {p}" for k in keys for p in ("mean", "std")]])
         for r in rows:
             writer.writerow([r.configuration, len(r.finished), len(r.runs) - len(r.finished),
                              *[v for k in keys for v in (r.stats.get(k) or ("", "", 0))[:2]]])
     with atomic_path(out_dir / "report.html") as tmp:
-        tmp.write_text(_html(rows, failed, metric, direction, images, target, common))
+        tmp.write_text(_html(rows, failed, metric, direction, images, target, common, keys))
 
     view = Table(title=f"{target}: sorted by {metric} ({direction}), mean ± std over seeds")
-    for column in ("configuration", "N", metric, "train/seconds"):
+    shown = [metric, *[k for k in keys if k.endswith("/" + metric)], "train/seconds"]
+    for column in ("configuration", "N", *shown):
         view.add_column(column)
     for r in rows:
-        view.add_row(r.configuration, str(len(r.finished)), _fmt(r.stats.get(metric)),
-                     _fmt(r.stats.get("train/seconds")))
+        view.add_row(r.configuration, str(len(r.finished)), *[_fmt(r.stats.get(k)) for k in shown])
     (console or Console()).print(view)
     return result

@@ -63,13 +63,14 @@ class SplitterModule(pl.LightningModule):
         self.register_buffer("acc_epochs", torch.zeros((), dtype=torch.long))
         self._epoch_acc: list[float] = []
 
-    def check_generation(self) -> None:
-        """Generation settings changed after training (evaluate.py +generation.<key>=...)."""
+    def check_generation(self, name: str = "generation") -> None:
+        """Generation settings changed after training (evaluate.py generation.<key>=..., or train.py
+        evaluation.variants.<variant>.<key>=...); `name` is where they were set, for the error."""
         mode, increment = self.hparams.mode, self.hparams.increment
         if mode not in MODES:
-            raise ValueError(f"generation.mode={mode} is invalid; allowed: {', '.join(MODES)}")
+            raise ValueError(f"{name}.mode={mode} is invalid; allowed: {', '.join(MODES)}")
         if increment is not None and not 0 < abs(increment) < 1:
-            raise ValueError(f"generation.increment={increment} is invalid; allowed: null (1/num_frames) or "
+            raise ValueError(f"{name}.increment={increment} is invalid; allowed: null (1/num_frames) or "
                              "0 < |x| < 1")
 
     def attach_backbone(self, backbone) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -136,3 +137,32 @@ def write_json(path: Path, data: dict) -> None:
     """Write via a temporary file and rename, so a crash never leaves a truncated file."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2))
+
+
+def apply_generation(model: pl.LightningModule, settings, name: str = "generation") -> dict:
+    """Change hyperparameters that only steer generation (e.g. a Splitter's mode); returns the old values. A key
+    the model does not have, or a value its `check_generation` refuses, is a ValueError naming `<name>.<key>`."""
+    settings = dict(settings or {})
+    unknown = [key for key in settings if key not in model.hparams]
+    if unknown:
+        raise ValueError(f"{name}.{unknown[0]} is not a setting of {type(model).__name__}; allowed: "
+                         f"{', '.join(sorted(model.hparams))}")
+    before = {key: model.hparams[key] for key in settings}
+    model.hparams.update(settings)
+    try:
+        if settings and hasattr(model, "check_generation"):
+            model.check_generation(name)
+    except ValueError:
+        model.hparams.update(before)
+        raise
+    return before
+
+
+@contextmanager
+def generation_settings(model: pl.LightningModule, settings, name: str = "generation"):
+    """apply_generation for the duration of a block."""
+    before = apply_generation(model, settings, name)
+    try:
+        yield model
+    finally:
+        model.hparams.update(before)

@@ -15,7 +15,7 @@ from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
 from t2vlab.reports import aggregate_seeds, print_metrics, update_wandb_summary, versions
 from t2vlab.sampling import read_manifest, sample, write_samples
-from t2vlab.tasks.common import build_data_and_backbone, build_model, instantiate, write_json
+from t2vlab.tasks.common import apply_generation, build_data_and_backbone, build_model, instantiate, write_json
 from t2vlab.tasks.preflight import BadInput, check_positive
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,6 @@ def load_run(run_dir: str | None, ckpt_path: str | None):
     return run, ckpt, run_cfg, datamodule, model.eval()
 
 
-def _set_generation(model, settings) -> None:
-    """generation.<key>=... changes how a trained model generates (e.g. a Splitter's mode or increment)."""
-    for key, value in dict(settings).items():
-        if key not in model.hparams:
-            raise ValueError(f"generation.{key} is not a setting of {type(model).__name__}; allowed: "
-                             f"{', '.join(sorted(model.hparams))}")
-        model.hparams[key] = value
-    if settings and hasattr(model, "check_generation"):
-        model.check_generation()
-
-
 def _check_source(cfg: DictConfig) -> list[int]:
     has_run, has_videos = bool(cfg.run_dir or cfg.ckpt_path), bool(cfg.videos)
     if has_run == has_videos:
@@ -92,7 +81,7 @@ def evaluate(cfg: DictConfig) -> dict:
             model = run = run_cfg = None
         else:
             run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
-            _set_generation(model, cfg.get("generation") or {})
+            apply_generation(model, cfg.get("generation"))
             protocol.setup_from_run(run_cfg, datamodule, list(cfg.prompts) if cfg.prompts else None)
             source = {"run_dir": str(run), "checkpoint": str(ckpt)}
         num_frames = cfg.num_frames or protocol.num_frames

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
@@ -23,6 +23,7 @@ from t2vlab.tasks.common import (
     build_data_and_backbone,
     build_model,
     close_loggers,
+    generation_settings,
     instantiate,
     instantiate_callbacks,
     instantiate_loggers,
@@ -56,6 +57,7 @@ def train(cfg: DictConfig) -> dict:
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
         datamodule, backbone = build_data_and_backbone(cfg)
         model = build_model(cfg, datamodule.vocab, backbone)
+        variants = _generation_variants(cfg, model)
         callbacks = instantiate_callbacks(cfg.get("callbacks"))
     except ValueError as e:
         raise BadInput(str(e)) from None
@@ -79,6 +81,10 @@ def train(cfg: DictConfig) -> dict:
             print_scores(scores, title=f"{type(model).__name__} after training ({out})")
         else:
             scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps)
+            for name, settings in variants.items():
+                with generation_settings(model, settings, f"evaluation.variants.{name}"):
+                    scores |= {f"{name}/{k}": v for k, v in _evaluate_generator(
+                        model, datamodule, cfg.evaluation, out, steps, tag=name).items()}
         fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
         metrics = {**scores, "train/seconds": train_seconds, "train/global_step": steps,
                    "train/frames_per_second": fps}
@@ -96,15 +102,34 @@ def train(cfg: DictConfig) -> dict:
         close_loggers(loggers, failed=failed)
 
 
-def _evaluate_generator(model, datamodule, ev, out: Path, steps: int) -> dict:
+def _generation_variants(cfg: DictConfig, model) -> dict[str, dict]:
+    """evaluation.variants: {name: {hparam: value}}: the trained model is also scored with these generation
+    settings (e.g. regression: {mode: regression} for a Splitter), its metrics prefixed with the name. Checked
+    here, before training."""
+    variants = OmegaConf.select(cfg, "evaluation.variants")
+    variants = OmegaConf.to_container(variants, resolve=True) if isinstance(variants, DictConfig) else variants or {}
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise ValueError(f"evaluation.variants={variants} is invalid; allowed: a mapping of names to generation "
+                         "settings, e.g. evaluation.variants.regression.mode=regression")
+    if variants and hasattr(model, "after_fit"):
+        raise ValueError(f"evaluation.variants is invalid for {type(model).__name__}: it is not a video generator; "
+                         "allowed: {}")
+    for name, settings in variants.items():
+        with generation_settings(model, settings, f"evaluation.variants.{name}"):
+            pass
+    return variants
+
+
+def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, tag: str = "evaluation") -> dict:
     """Sample the fixed prompt list, score motion, write the samples and their manifest."""
     with inference_autocast(model.device):
         report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
                                   ev.clips_per_prompt, ev.num_frames, ev.seed)
-    print_report(report, datamodule.holdout_prompts, title=f"circle motion accuracy ({out})")
-    write_samples(report.videos, report.prompts, out / "samples" / "evaluation",
+    title = "circle motion accuracy" + ("" if tag == "evaluation" else f", {tag}")
+    print_report(report, datamodule.holdout_prompts, title=f"{title} ({out})")
+    write_samples(report.videos, report.prompts, out / "samples" / tag,
                   heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
-                  fields={"tag": "evaluation", "step": steps, "seed": ev.seed})
+                  fields={"tag": tag, "step": steps, "seed": ev.seed})
     return report.metrics()
 
 
