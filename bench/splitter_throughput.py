@@ -30,6 +30,7 @@ from t2vlab.config import register_resolvers
 from t2vlab.data.embeddings import collate_embeddings
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.models.splitter.rotation import soft_rotate
+from t2vlab.models.splitter.text_tokens import SharedText
 
 ROOT = Path(__file__).resolve().parents[1]
 D, L = 1280, 77
@@ -70,6 +71,8 @@ def one_prediction_at_a_time(module):
     net = module.net
 
     def predict(hidden, start, rise, rotation=None, text_normalized=False):
+        if isinstance(hidden, SharedText):  # the text tensor: each prediction below projects its own copy
+            hidden, text_normalized = hidden.text, True
         if start.ndim == 2:
             start, rise = start[:, None], rise.reshape(-1, 1)
             rotation = None if rotation is None else (rotation[0][:, None], rotation[1][:, None],

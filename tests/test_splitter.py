@@ -67,6 +67,58 @@ def test_a_rotation_inside_the_network_equals_feeding_the_rotated_text(net):
     torch.testing.assert_close(inside, fed, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("rotated", [False, True])
+def test_reducing_text_and_tokens_in_parts_equals_reducing_the_stacked_tokens(rotated):
+    from t2vlab.models.splitter.layers import TokenReducer
+    from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
+
+    g = torch.Generator().manual_seed(3)
+    reducer = TokenReducer(6 + 2, 16, widths=(5, 3), learnable_dropout=True).eval()
+    text = SharedText(torch.randn(2, 6, 16, generator=g))
+    if rotated:
+        text = RotatedText(text, torch.randn(2, 4, 16, generator=g), torch.randn(2, 4, 16, generator=g),
+                           torch.rand(2, 4, generator=g))
+    start, step = torch.randn(2, 4, 16, generator=g), torch.randn(2, 4, 16, generator=g)
+    stacked = torch.cat([text.tokens(4), start[:, :, None], step[:, :, None]], dim=2)
+    torch.testing.assert_close(reducer.reduce_parts(text, [start, step]), reducer(stacked), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dim,heads", [(16, 4), (15, 5)])  # rotary keys (even head width) and none (odd)
+def test_cross_attention_to_a_rotated_text_equals_attending_to_each_rotated_copy(dim, heads):
+    from t2vlab.models.splitter.layers import CrossAttention
+    from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
+
+    g = torch.Generator().manual_seed(4)
+    attn = CrossAttention(dim, heads)
+    text = SharedText(torch.randn(2, 6, dim, generator=g))
+    rotated = RotatedText(text, torch.randn(2, 3, dim, generator=g), torch.randn(2, 3, dim, generator=g),
+                          torch.rand(2, 3, generator=g))
+    queries = torch.randn(2, 3, 2, dim, generator=g)
+    copies = rotated.tokens()
+    expected = torch.stack([attn(queries[:, j : j + 1], SharedText(copies[:, j]))[:, 0] for j in range(3)], dim=1)
+    torch.testing.assert_close(attn(queries, rotated), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_shared_text_is_projected_once_for_all_step_types_and_keeps_the_gradient():
+    net = SplitterDual(16, 6, heads=4)
+    for p in net.head.parameters():
+        p.data.normal_()
+    net.eval()
+    hidden, start, rise = torch.randn(3, 6, 16), torch.randn(3, 5, 16), torch.rand(3, 5)
+    v1, v2, w = torch.randn(3, 5, 16), torch.randn(3, 5, 16), torch.rand(3, 5)
+    text = net.share_text(hidden)
+    shared = net(text, start, rise).sum() + net(text, start, rise, rotation=(v1, v2, w)).sum()
+    assert len(text._memo) == 5  # keys and values of the two cross-attentions, the reducer's text part
+    grads_shared = torch.autograd.grad(shared, list(net.parameters()), allow_unused=True)
+    separate = net(hidden, start, rise).sum() + net(hidden, start, rise, rotation=(v1, v2, w)).sum()
+    grads_separate = torch.autograd.grad(separate, list(net.parameters()), allow_unused=True)
+    torch.testing.assert_close(shared, separate)
+    for a, b in zip(grads_shared, grads_separate, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:  # the same sums in another order: float32 rounding relative to the largest entry
+            torch.testing.assert_close(a, b, atol=1e-5 * float(b.abs().max()), rtol=1e-4)
+
+
 def test_rotary_embedding_makes_dot_products_depend_on_relative_position():
     rope = RotaryEmbedding(8)
     q = torch.randn(1, 1, 8).expand(1, 6, 8)

@@ -113,8 +113,9 @@ class SplitterModule(pl.LightningModule):
         idx = torch.cat([pos.new_zeros(B, 1).expand(B, 1), mid.sort(dim=1).values, (lengths - 1)[:, None]], dim=1)
         return idx
 
-    def _predict(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor, **kw) -> torch.Tensor:
-        """hidden (B,L,D) with start (B,D), rise (B,); or J predictions per text: start (B,J,D), rise (B,J)."""
+    def _predict(self, hidden, start: torch.Tensor, rise: torch.Tensor, **kw) -> torch.Tensor:
+        """hidden (B,L,D) or net.share_text(hidden) with start (B,D), rise (B,); or J predictions per text: start
+        (B,J,D), rise (B,J)."""
         return self.net(hidden, start, rise, **kw).float()
 
     def _text_turn(self, v1: torch.Tensor, v2: torch.Tensor, c: torch.Tensor | None = None) -> tuple:
@@ -136,6 +137,7 @@ class SplitterModule(pl.LightningModule):
         h = self.hparams
         frames, lengths = batch["frames"].float(), batch["lengths"]
         hidden, prior = batch["hidden"].float(), batch["prior"].float()
+        text = self.net.share_text(hidden)  # its maps computed once for every step type below
         B, _, D = frames.shape
         idx = self.sample_frames(lengths)  # (B,K)
         K = idx.shape[1]
@@ -156,7 +158,7 @@ class SplitterModule(pl.LightningModule):
                 starts = torch.cat([starts, last[:, None].expand(-1, K - 1, -1)], dim=1)
                 change = torch.cat([change, img[:, :-1] - img[:, -1:]], dim=1)
                 rise = torch.cat([rise, (idx[:, :-1] - idx[:, -1:]).float() / n], dim=1)
-            pred = self._predict(hidden, starts, rise)  # (B,J,D): the clip's text is encoded once
+            pred = self._predict(text, starts, rise)  # (B,J,D): the clip's text is encoded once
             total = total + self._score("base", pred.reshape(-1, D), starts.reshape(-1, D), change.reshape(-1, D))
             base_pred = pred[:, : K - 1]  # forward predictions for s_1..s_{K-1}
 
@@ -171,11 +173,11 @@ class SplitterModule(pl.LightningModule):
                 start = soft_rotate(prior_p.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D),
                                     F.cosine_similarity(first, s_img, dim=-1).reshape(-1),
                                     h.rotation_power).view(B, pairs, D)
-                pred = self._predict(hidden, start, rise, rotation=self._text_turn(prior_p, start))
+                pred = self._predict(text, start, rise, rotation=self._text_turn(prior_p, start))
                 total = total + self._score("rotation", pred.reshape(-1, D), start.reshape(-1, D), change)
             if h.regression_step:
                 start = base_pred[:, :-1].detach()  # (B,P,D): the model's own frame s_j
-                pred = self._predict(hidden, start, rise, rotation=self._text_turn(prior_p, start))
+                pred = self._predict(text, start, rise, rotation=self._text_turn(prior_p, start))
                 total = total + self._score("regression", pred.reshape(-1, D), start.reshape(-1, D), change,
                                             self.regression_weight)
         if h.dropout_reg > 0:
@@ -215,11 +217,12 @@ class SplitterModule(pl.LightningModule):
         c = F.cosine_similarity(start, pooled, dim=-1)
         rise = torch.full((B,), inc, device=self.device)
         out, prev, anchor = [start], start, start
-        text = self.net.normalize_text(hidden)
+        shared = self.net.share_text(hidden)
+        text = shared.text
         for _ in range(1, F_):
-            if h.fix_text_emb:  # the original text, turned by R(start -> previous frame)
+            if h.fix_text_emb:  # the original text, turned by R(start -> previous frame); its maps computed once
                 turn = self._text_turn(start, prev, c)
-                nxt = self._predict(text, prev, rise, rotation=turn, text_normalized=True)
+                nxt = self._predict(shared, prev, rise, rotation=turn)
             else:  # the text turned step by step, each turn from the previous anchor
                 text = soft_rotate(text, anchor, prev, c, h.rotation_power)
                 anchor = prev

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
+
 
 class RotaryEmbedding(nn.Module):
     """Rotary positional embedding: feature pairs (2i, 2i+1) of the token at position m turn by m * theta_i,
@@ -20,10 +22,14 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"rotary embedding needs an even width; got D={dim}")
         self.register_buffer("inv_freq", base ** (-torch.arange(0, dim, 2).float() / dim), persistent=False)
 
+    def table(self, length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of m * theta_i, (length, D/2)."""
+        angles = torch.arange(length, device=device).float()[:, None] * self.inv_freq.to(device)
+        return angles.cos(), angles.sin()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (..., L, D) -> same shape, the token at position m turned by m * theta."""
-        angles = torch.arange(x.shape[-2], device=x.device).float()[:, None] * self.inv_freq  # (L, D/2)
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+        cos, sin = (t.to(x.dtype) for t in self.table(x.shape[-2], x.device))
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
@@ -33,8 +39,8 @@ class CrossAttention(nn.Module):
 
     Rotary positions are applied to the keys (where RoPE belongs: the query tokens have no position), so the
     score of a text token depends on where it sits. The text may be shared by all of a prompt's predictions
-    (keys and values computed once) or rotated per prediction (a RotatedText: keys and values by a rank-2
-    update). (The reference's "cross-attention" attended to a single token, so it reduced to a projection.)
+    (a SharedText: keys and values computed once) or rotated per prediction (a RotatedText: keys and values by
+    a rank-2 update). (The reference's "cross-attention" attended to a single token, so it reduced to a projection.)
     """
 
     def __init__(self, dim: int, heads: int) -> None:
@@ -46,21 +52,43 @@ class CrossAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
         self.rope = RotaryEmbedding(dim // heads) if (dim // heads) % 2 == 0 else None
 
-    def forward(self, queries: torch.Tensor, text) -> torch.Tensor:
-        """queries (B,J,Q,D); text (B,L,D) shared, or a RotatedText with J rotations -> (B,J,Q,D)."""
+    def forward(self, queries: torch.Tensor, text: SharedText | RotatedText) -> torch.Tensor:
+        """queries (B,J,Q,D); text a SharedText, or a RotatedText with J rotations -> (B,J,Q,D).
+
+        Keys and values come from the shared text once per prompt. A rotation adds a_l (W n1) + b_l (W n2)
+        to token l's key and value, so it adds a_l q.rope_l(Wk n1) + b_l q.rope_l(Wk n2) to the scores and
+        (p.a) Wv n1 + (p.b) Wv n2 to the output: nothing of size L x D per prediction."""
         B, J, Q, D = queries.shape
-        H = self.heads
-        if isinstance(text, torch.Tensor):
-            k, v = self.k(text)[:, None], self.v(text)[:, None]  # (B,1,L,D): once per prompt
-        else:
-            k, v = text.linear(self.k), text.linear(self.v)  # (B,J,L,D)
-        split = lambda t: t.unflatten(-1, (H, D // H)).transpose(-3, -2)  # (...,L,D) -> (...,H,L,D/H)  # noqa: E731
-        q, k, v = split(self.q(self.norm_q(queries))), split(k), split(v)
+        H, dh = self.heads, D // self.heads
+        shared = text.shared if isinstance(text, RotatedText) else text
+        heads = lambda t: t.unflatten(-1, (H, dh)).transpose(-3, -2)  # (B,L,D) -> (B,H,L,dh)  # noqa: E731
+        k, v = heads(shared.linear(self.k)), heads(shared.linear(self.v))
         if self.rope is not None:
             k = self.rope(k)
-        scores = torch.einsum("bjhqd,bjhld->bjhql", q, k.expand(B, J, *k.shape[2:])) * (D // H) ** -0.5
-        out = torch.einsum("bjhql,bjhld->bjhqd", scores.softmax(-1), v.expand(B, J, *v.shape[2:]))
-        return queries + self.o(out.transpose(-3, -2).flatten(-2))
+        q = self.q(self.norm_q(queries)).unflatten(-1, (H, dh)).permute(0, 3, 1, 2, 4)  # (B,H,J,Q,dh)
+        scores = (q.flatten(2, 3) @ k.transpose(-1, -2)).unflatten(2, (J, Q))  # (B,H,J,Q,L)
+        if isinstance(text, RotatedText):
+            per_head = lambda n, layer: (n @ layer.weight.T.to(n)).unflatten(-1, (H, dh)).transpose(1, 2)  # noqa: E731
+            a, b = text.a[:, None, :, None], text.b[:, None, :, None]  # (B,1,J,1,L)
+            scores = scores + a * self._key_scores(q, per_head(text.n1, self.k), k.shape[-2]) \
+                + b * self._key_scores(q, per_head(text.n2, self.k), k.shape[-2])
+        p = (scores * dh**-0.5).softmax(-1)
+        out = (p.flatten(2, 3) @ v).unflatten(2, (J, Q))  # (B,H,J,Q,dh)
+        if isinstance(text, RotatedText):
+            out = out + (p * a).sum(-1, keepdim=True) * per_head(text.n1, self.v)[:, :, :, None] \
+                + (p * b).sum(-1, keepdim=True) * per_head(text.n2, self.v)[:, :, :, None]
+        return queries + self.o(out.permute(0, 2, 3, 1, 4).flatten(-2).to(queries.dtype))
+
+    def _key_scores(self, q: torch.Tensor, d: torch.Tensor, length: int) -> torch.Tensor:
+        """q (B,H,J,Q,dh) against one key direction d (B,H,J,dh) placed at every position l (rotary: turned by
+        l * theta) -> (B,H,J,Q,L or 1). Per frequency pair, q.R_l d = cos(l theta)(qe de + qo do)
+        + sin(l theta)(qo de - qe do), so the L positions come from two small matmuls with the angle table."""
+        d = d[:, :, :, None]
+        if self.rope is None:
+            return (q * d).sum(-1, keepdim=True)
+        qe, qo, de, do = q[..., 0::2], q[..., 1::2], d[..., 0::2], d[..., 1::2]
+        cos, sin = self.rope.table(length, q.device)
+        return (qe * de + qo * do) @ cos.T.to(q.dtype) + (qo * de - qe * do) @ sin.T.to(q.dtype)
 
 
 class ConcreteDropout(nn.Module):
@@ -82,10 +110,12 @@ class ConcreteDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        # relaxed Bernoulli(p) mask: sigmoid((logit p + logit u) / t), u uniform; logit p is the parameter itself
-        u = torch.rand_like(x)
-        keep = torch.sigmoid(-(self.logit + torch.logit(u, eps=1e-6)) / self.temperature)
-        return x * keep / (1 - self.p)
+        # relaxed Bernoulli(p) keep mask: sigmoid(-(logit p + logit u) / t), u uniform; logit p is the parameter
+        # itself. The noise part needs no gradient: built in place, it saves passes over x-sized tensors.
+        with torch.no_grad():
+            noise = torch.rand_like(x).logit_(eps=1e-6).mul_(-1 / self.temperature)
+        keep = torch.sigmoid(noise - self.logit / self.temperature)
+        return x * keep * (1 / (1 - self.p))
 
     def regularizer(self) -> torch.Tensor:
         """Negative Bernoulli entropy of the rate (minimised at p = 0.5)."""
@@ -104,7 +134,11 @@ class ImprovedBlock(nn.Module):
         self.skip = nn.Identity() if d_in == d_out else nn.Linear(d_in, d_out, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.skip(x) + self.drop(self.norm(F.gelu(self.lin(x))))
+        return self.finish(self.lin(x), self.skip(x))
+
+    def finish(self, pre: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """The block from lin(x) and skip(x), for callers that compute those two linear maps another way."""
+        return skip + self.drop(self.norm(F.gelu(pre)))
 
 
 class TokenReducer(nn.Module):
@@ -130,6 +164,28 @@ class TokenReducer(nn.Module):
             self.query = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
             self.pool = CrossAttention(dim, heads)
 
+    def reduce_parts(self, text, tokens: list[torch.Tensor]) -> torch.Tensor:
+        """The reduction of [text tokens, *tokens] without building that (B,J,L+n,D) stack: the first block's
+        token-axis maps split into the text's part (SharedText/RotatedText: once per prompt, plus a rank-2
+        update per rotated prediction) and one outer product per extra token (B,J,D) -> (B,J,D)."""
+        first = self.blocks[0] if self.mode == "tokens" else None
+        if first is None or isinstance(first.skip, nn.Identity):  # nothing to split: stack the tokens
+            return self(torch.cat([text.tokens(tokens[0].shape[1]).to(tokens[0].dtype),
+                                   *(t[:, :, None] for t in tokens)], dim=2))
+        L, O = text.text.shape[1], first.lin.out_features
+        weight = torch.cat([first.lin.weight, first.skip.weight])  # (2O, L+n): lin and skip in one pass
+        bias = torch.cat([first.lin.bias, first.lin.bias.new_zeros(O)])
+        base, left, right = text.token_parts(self, weight[:, :L])  # (B,1,D,2O); rotated: + left @ right
+        B, J = tokens[0].shape[:2]
+        extra = torch.stack(tokens, dim=-1)  # (B,J,D,n): the extra tokens' map is one small matmul
+        mix = weight[:, L:].T.to(extra.dtype)  # (n,2O)
+        if left is not None:  # the rotation's rank-2 part joins the same matmul
+            extra = torch.cat([extra, left.to(extra.dtype)], dim=-1)
+            mix = torch.cat([mix.expand(B, J, -1, -1), right.to(extra.dtype)], dim=-2)
+        pre = base + extra @ mix + bias.to(base.dtype)
+        x = first.finish(pre[..., :O], pre[..., O:])
+        return self.last(self.blocks[1:](x)).squeeze(-1)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(..., N, D) -> (..., D)."""
         lead = tokens.shape[:-2]
@@ -137,5 +193,5 @@ class TokenReducer(nn.Module):
         if self.mode == "tokens":
             out = self.last(self.blocks(tokens.transpose(1, 2))).squeeze(-1)  # (M,D,N) -> (M,D)
         else:
-            out = self.pool(self.query[:, None].expand(len(tokens), 1, 1, -1), tokens)[:, 0, 0]
+            out = self.pool(self.query[:, None].expand(len(tokens), 1, 1, -1), SharedText(tokens))[:, 0, 0]
         return out.view(*lead, -1)

@@ -2,10 +2,11 @@
 embedding (B,D) of the frame `rise` away from the start, as start + a predicted change.
 
 Several predictions per prompt share one text: start (B,J,D) and rise (B,J) give (B,J,D), and what depends
-on the text alone (its normalisation, the cross-attention keys and values) is computed once per prompt,
-not once per prediction. The rotation and regression steps turn the text towards each prediction's start:
-`rotation=(v1, v2, weight)` rotates the normalised text per prediction, and the keys and values follow by
-a rank-2 update (`RotatedText`). At the thesis shapes those projections are most of the work.
+on the text alone (its normalisation, the cross-attention keys and values, the text's part of the token-axis
+reduction) is computed once per prompt, not once per prediction; pass the same `share_text(hidden)` to
+several calls and they share it too. The rotation and regression steps turn the text towards each
+prediction's start: `rotation=(v1, v2, weight)` rotates the normalised text per prediction, and those maps
+follow by a rank-2 update (`text_tokens.RotatedText`). At the thesis shapes they are most of the work.
 
 D and L come from the backbone (1280 and 77 for Kandinsky 2.2). All variants share the input encoding
 (layer-normed streams, a learned projection of the start, a Linear(1, D) step encoding that carries
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, TokenReducer
-from t2vlab.models.splitter.rotation import RotatedText
+from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
 
 
 class SplitterNet(nn.Module):
@@ -43,26 +44,33 @@ class SplitterNet(nn.Module):
     def normalize_text(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.text_norm(hidden)
 
-    def forward(self, hidden: torch.Tensor, start: torch.Tensor, rise: torch.Tensor, rotation=None,
+    def share_text(self, hidden: torch.Tensor) -> SharedText:
+        """The normalised text, for several forward calls with the same weights (its maps computed once)."""
+        return SharedText(self.text_norm(hidden))
+
+    def forward(self, hidden: torch.Tensor | SharedText, start: torch.Tensor, rise: torch.Tensor, rotation=None,
                 text_normalized: bool = False) -> torch.Tensor:
-        """hidden (B,L,D), start (B,D) or (B,J,D), rise (B,) or (B,J) in (-1, 1) -> next embedding(s), shaped
-        like start. rotation: (v1, v2 (B,J,D), weight (B,J)) turns the normalised text, per prediction, by the
-        soft rotation v1 -> v2. text_normalized: `hidden` is already normalize_text's output."""
+        """hidden (B,L,D) or share_text's output, start (B,D) or (B,J,D), rise (B,) or (B,J) in (-1, 1) -> next
+        embedding(s), shaped like start. rotation: (v1, v2 (B,J,D), weight (B,J)) turns the normalised text,
+        per prediction, by the soft rotation v1 -> v2. text_normalized: `hidden` is already normalised."""
         single = start.ndim == 2
         if single:
             start, rise = start[:, None], rise.reshape(-1, 1)
             if rotation is not None:
                 rotation = (rotation[0][:, None], rotation[1][:, None], rotation[2].reshape(-1, 1))
-        text = hidden if text_normalized else self.text_norm(hidden)  # (B,L,D)
+        if isinstance(hidden, SharedText):
+            text = hidden
+        else:
+            text = SharedText(hidden if text_normalized else self.text_norm(hidden))  # (B,L,D)
         if rotation is not None:
             text = RotatedText(text, *rotation)
         start_tok = self.start_proj(self.start_norm(start))  # (B,J,D)
-        step_tok = self.step_proj(rise[..., None].to(hidden.dtype))  # (B,J,D)
+        step_tok = self.step_proj(rise[..., None].to(start.dtype))  # (B,J,D)
         out = start + self.head(self.features(text, start_tok, step_tok))
         return out[:, 0] if single else out
 
     def features(self, text, start: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-        """text (B,L,D) or a RotatedText, start and step tokens (B,J,D) -> (B,J,D)."""
+        """text a SharedText or RotatedText, start and step tokens (B,J,D) -> (B,J,D)."""
         raise NotImplementedError
 
     def regularizer(self) -> torch.Tensor:
@@ -80,7 +88,7 @@ class Splitter(SplitterNet):
         self.reduce = TokenReducer(text_len + 2, dim, reduction, tuple(widths), dropout, learnable_dropout, heads)
 
     def features(self, text, start, step):
-        return self.reduce(_per_prediction(text, start, step))
+        return self.reduce.reduce_parts(text, [start, step])
 
 
 class SplitterNext(SplitterNet):
@@ -96,8 +104,8 @@ class SplitterNext(SplitterNet):
 
     def features(self, text, start, step):
         attended = self.cross(torch.stack([step, start], dim=2), text)  # (B,J,2,D)
-        return self.reduce(_per_prediction(text, self.block(start), self.block(attended[:, :, 0]),
-                                           self.block(attended[:, :, 1])))
+        return self.reduce.reduce_parts(text, [self.block(start), self.block(attended[:, :, 0]),
+                                               self.block(attended[:, :, 1])])
 
 
 class SplitterDual(SplitterNet):
@@ -118,10 +126,11 @@ class SplitterDual(SplitterNet):
 
     def features(self, text, start, step):
         B, J, D = start.shape
-        base = _per_prediction(text, start, step)  # (B,J,L+2,D)
         if self.self_attention is not None:  # mixes the text with each prediction's tokens: per prediction
-            base = self.self_attention(base.flatten(0, 1).view(B * J, -1, D)).view(B, J, -1, D)
-        base = self.base_reduce(base)  # (B,J,D)
+            base = _per_prediction(text, start, step)  # (B,J,L+2,D)
+            base = self.base_reduce(self.self_attention(base.flatten(0, 1).view(B * J, -1, D)).view(B, J, -1, D))
+        else:
+            base = self.base_reduce.reduce_parts(text, [start, step])  # (B,J,D)
         # keys/values of the text once per prompt, one query per prediction
         cross = (self.cross_block(self.cross_step(step[:, :, None], text)[:, :, 0])
                  + self.cross_block(self.cross_start(start[:, :, None], text)[:, :, 0])) / 2
@@ -129,7 +138,6 @@ class SplitterDual(SplitterNet):
 
 
 def _per_prediction(text, *tokens: torch.Tensor) -> torch.Tensor:
-    """text (B,L,D) or a RotatedText, and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D)."""
-    B, J, D = tokens[0].shape
-    text = text[:, None].expand(B, J, -1, D) if isinstance(text, torch.Tensor) else text.tokens().to(tokens[0].dtype)
+    """text a SharedText or RotatedText, and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D)."""
+    text = text.tokens(tokens[0].shape[1]).to(tokens[0].dtype)
     return torch.cat([text, *(t[:, :, None] for t in tokens)], dim=2)

@@ -59,35 +59,3 @@ def rotation_matrix(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
     outer = lambda a, b: a[:, :, None] * b[:, None, :]  # noqa: E731
     return eye + (outer(n2, n1) - outer(n1, n2)) * sin[..., None] + (outer(n1, n1) + outer(n2, n2)) * (
         cos[..., None] - 1)
-
-
-class RotatedText:
-    """Text tokens T (B,L,D) under one soft rotation per prediction (J per text), without materialising a
-    rotated copy for every linear layer: T'_j = T + a_j n1_j^T + b_j n2_j^T, so W T'_j = W T + a_j (W n1_j)^T
-    + b_j (W n2_j)^T, a rank-2 update of the shared W T (O(L*D) per prediction instead of O(L*D^2)).
-
-    v1, v2 (B,J,D) are the rotation's endpoints, weight (B,J) the blend c^p (already clipped and powered).
-    """
-
-    def __init__(self, text: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor, weight: torch.Tensor) -> None:
-        B, J, D = v1.shape
-        n1, n2, cos, sin = (t.view(B, J, -1) for t in rotation_plane(v1.reshape(-1, D), v2.reshape(-1, D)))
-        tf = text.float()
-        p1, p2 = torch.einsum("bld,bjd->bjl", tf, n1), torch.einsum("bld,bjd->bjl", tf, n2)  # (B,J,L)
-        w = weight.float().view(B, J, 1)
-        self.text, self.n1, self.n2 = text, n1, n2
-        self.a = w * (-sin * p2 + (cos - 1) * p1)  # coefficient of n1 per token
-        self.b = w * (sin * p1 + (cos - 1) * p2)  # coefficient of n2 per token
-
-    def tokens(self) -> torch.Tensor:
-        """(B,J,L,D): every prediction's rotated text."""
-        return self.combine(self.text, self.n1, self.n2)
-
-    def linear(self, layer: torch.nn.Linear) -> torch.Tensor:
-        """layer applied to every prediction's rotated text, (B,J,L,out), from one pass over the shared text."""
-        base = layer(self.text)
-        return self.combine(base, self.n1 @ layer.weight.T.to(self.n1), self.n2 @ layer.weight.T.to(self.n2))
-
-    def combine(self, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
-        out = base.float()[:, None] + self.a[..., None] * d1[:, :, None] + self.b[..., None] * d2[:, :, None]
-        return out.to(base.dtype)
