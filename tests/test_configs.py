@@ -88,6 +88,18 @@ def test_embed_config_composes_with_each_backbone(backbone, tmp_path):
     assert resolved["device"] == "cpu"
 
 
+@pytest.mark.parametrize("dataset", ["tgif", "msrvtt"])
+def test_prepare_config_composes_with_each_real_dataset_and_a_missing_file_is_one_line(dataset, tmp_path):
+    from t2vlab.tasks.prepare import prepare
+    from t2vlab.tasks.preflight import BadInput
+
+    cfg = compose_cfg("prepare", [f"dataset={dataset}"], tmp_path / "run")
+    resolved = OmegaConf.to_container(cfg.dataset, resolve=True)
+    assert get_class(resolved["_target_"]).name == dataset and resolved["cache_dir"].startswith(str(tmp_path))
+    with pytest.raises(BadInput, match="tgif-v1.0.tsv is invalid" if dataset == "tgif" else "videodatainfo.json"):
+        prepare(cfg)
+
+
 @pytest.mark.parametrize("hardware,device,dtype", [("t4", "cuda", "float16"), ("a10", "cuda", "bfloat16"),
                                                    ("cpu", "cpu", None)])
 def test_hardware_picks_the_kandinsky_device_and_dtype(hardware, device, dtype, tmp_path):

@@ -246,7 +246,8 @@ def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stac
     metrics = train(cfg)
     assert 0 <= metrics["motion_acc/seen_moves"] <= 1 and metrics["train/global_step"] == 4
     assert 0 <= metrics["regression/motion_acc/seen_moves"] <= 1  # the experiment's evaluation.variants
-    tags = {json.loads(line)["tag"] for line in (tmp_path / "run" / "samples" / "manifest.jsonl").read_text().splitlines()}
+    manifest = tmp_path / "run" / "samples" / "manifest.jsonl"
+    tags = {json.loads(line)["tag"] for line in manifest.read_text().splitlines()}
     assert {"evaluation", "regression"} <= tags
     assert list((tmp_path / "data" / "cache" / "embeddings").glob("circles_unclip-circles-*/shard-00000.safetensors"))
     _, _, _, _, model = load_run(str(tmp_path / "run"), None)

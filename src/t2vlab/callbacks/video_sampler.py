@@ -17,8 +17,9 @@ from t2vlab.sampling import sample, write_samples
 
 
 class VideoSampler(pl.Callback):
-    def __init__(self, dirpath: str, every_n_epochs: int = 1, clips_per_prompt: int = 2, num_frames: int = 10,
+    def __init__(self, dirpath: str, every_n_epochs: int = 1, clips_per_prompt: int = 2, num_frames: int | None = 10,
                  fps: int = 5, seed: int = 0, prompts: list[str] | None = None) -> None:
+        num_frames = 16 if num_frames is None else num_frames  # a data set of clips of any length
         for key, value in (("every_n_epochs", every_n_epochs), ("clips_per_prompt", clips_per_prompt)):
             if value < 1:
                 raise ValueError(f"callbacks.video_sampler.{key}={value} is invalid; allowed: >= 1")

@@ -85,6 +85,9 @@ class EmbeddingDataModule(pl.LightningDataModule):
             return getattr(self.__dict__["source"], name)
         raise AttributeError(name)
 
+    def prepare_data(self) -> None:  # downloads and extractions of the source (TGIF, MSR-VTT)
+        self.source.prepare_data()
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return

@@ -22,7 +22,13 @@ def embed(cfg: DictConfig) -> dict:
     if getattr(datamodule, "as_frames", False):
         raise BadInput("dataset.as_frames=true: the embedding cache needs whole clips; allowed: false")
     backbone = build_backbone(cfg.backbone)
-    datamodule.setup("fit")
+    try:
+        if callable(getattr(datamodule, "check", None)):
+            datamodule.check()
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     name = dataset_name(cfg)
     cache = EmbeddingCache(Path(cfg.paths.cache_dir) / "embeddings", backbone, datamodule.train_set, name,
                            prior_seed=cfg.embedding_cache.prior_seed, shard_size=cfg.embedding_cache.shard_size)

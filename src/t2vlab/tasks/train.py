@@ -23,6 +23,7 @@ from t2vlab.tasks.common import (
     build_data_and_backbone,
     build_model,
     close_loggers,
+    dataset_name,
     generation_settings,
     instantiate,
     instantiate_callbacks,
@@ -57,7 +58,13 @@ def train(cfg: DictConfig) -> dict:
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
         datamodule, backbone = build_data_and_backbone(cfg)
         model = build_model(cfg, datamodule.vocab, backbone)
+        if callable(getattr(datamodule, "check", None)):  # a real data set's files, before any long work
+            datamodule.check()
         variants = _generation_variants(cfg, model)
+        scored = getattr(datamodule, "scored_by_motion", True)
+        if variants and not scored:  # the variants come with the experiment; they have nothing to score here
+            log.info("evaluation.variants skipped: dataset=%s is not scored after training", dataset_name(cfg))
+            variants = {}
         callbacks = instantiate_callbacks(cfg.get("callbacks"))
     except ValueError as e:
         raise BadInput(str(e)) from None
@@ -79,6 +86,10 @@ def train(cfg: DictConfig) -> dict:
         if hasattr(model, "after_fit"):  # a family that is not a video generator measures itself
             scores = model.after_fit(datamodule, out)
             print_scores(scores, title=f"{type(model).__name__} after training ({out})")
+        elif not scored:
+            scores = {}
+            log.info("dataset=%s is not scored after training (circle motion only applies to circles); score "
+                     "the run with evaluate.py run_dir=%s protocol=...", dataset_name(cfg), out)
         else:
             scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps)
             for name, settings in variants.items():
@@ -149,6 +160,8 @@ def optimized_value(metrics: dict, name: str | None, direction: str = "maximize"
     worst = float("-inf") if direction == "maximize" else float("inf")
     if metrics.get("train/diverged") or metrics.get("failed"):
         return worst
+    if name not in metrics and not any(k.startswith("motion_acc/") for k in metrics):
+        return None  # a run that is not scored after training (a real data set): nothing to compare
     if name not in metrics:
         raise ValueError(f"optimized_metric={name} is invalid; allowed: one of {sorted(metrics)}")
     value = float(metrics[name])

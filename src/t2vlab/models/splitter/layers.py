@@ -167,23 +167,23 @@ class TokenReducer(nn.Module):
     def reduce_parts(self, text, tokens: list[torch.Tensor]) -> torch.Tensor:
         """The reduction of [text tokens, *tokens] without building that (B,J,L+n,D) stack: the first block's
         token-axis maps split into the text's part (SharedText/RotatedText: once per prompt, plus a rank-2
-        update per rotated prediction) and one outer product per extra token (B,J,D) -> (B,J,D)."""
+        update per rotated prediction) and the extra tokens' part, one small matmul: (B,J,D) each -> (B,J,D)."""
         first = self.blocks[0] if self.mode == "tokens" else None
         if first is None or isinstance(first.skip, nn.Identity):  # nothing to split: stack the tokens
             return self(torch.cat([text.tokens(tokens[0].shape[1]).to(tokens[0].dtype),
                                    *(t[:, :, None] for t in tokens)], dim=2))
-        L, O = text.text.shape[1], first.lin.out_features
-        weight = torch.cat([first.lin.weight, first.skip.weight])  # (2O, L+n): lin and skip in one pass
-        bias = torch.cat([first.lin.bias, first.lin.bias.new_zeros(O)])
-        base, left, right = text.token_parts(self, weight[:, :L])  # (B,1,D,2O); rotated: + left @ right
+        L, width = text.text.shape[1], first.lin.out_features
+        weight = torch.cat([first.lin.weight, first.skip.weight])  # (2 width, L+n): lin and skip in one pass
+        bias = torch.cat([first.lin.bias, first.lin.bias.new_zeros(width)])
+        base, left, right = text.token_parts(self, weight[:, :L])  # (B,1,D,2 width); rotated: + left @ right
         B, J = tokens[0].shape[:2]
         extra = torch.stack(tokens, dim=-1)  # (B,J,D,n): the extra tokens' map is one small matmul
-        mix = weight[:, L:].T.to(extra.dtype)  # (n,2O)
+        mix = weight[:, L:].T.to(extra.dtype)  # (n, 2 width)
         if left is not None:  # the rotation's rank-2 part joins the same matmul
             extra = torch.cat([extra, left.to(extra.dtype)], dim=-1)
             mix = torch.cat([mix.expand(B, J, -1, -1), right.to(extra.dtype)], dim=-2)
         pre = base + extra @ mix + bias.to(base.dtype)
-        x = first.finish(pre[..., :O], pre[..., O:])
+        x = first.finish(*pre.split(width, dim=-1))  # split, not two slices: one copy in the backward pass
         return self.last(self.blocks[1:](x)).squeeze(-1)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

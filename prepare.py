@@ -1,0 +1,22 @@
+"""Prepare a real video data set: `python prepare.py dataset=tgif` (download the GIFs, preprocess) or
+`python prepare.py dataset=msrvtt` (extract the zip, preprocess). Preprocessed clips are cached under
+data/cache/videos/<dataset>-<key>/; damaged files are skipped and listed in report.json there. See README.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from t2vlab.config import register_resolvers
+from t2vlab.tasks.prepare import prepare
+from t2vlab.tasks.run import run_task
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="prepare")
+def main(cfg: DictConfig) -> None:
+    run_task(prepare, cfg)
+
+
+if __name__ == "__main__":
+    main()
