@@ -90,8 +90,8 @@ def test_embed_config_composes_with_each_backbone(backbone, tmp_path):
 
 @pytest.mark.parametrize("dataset", ["tgif", "msrvtt"])
 def test_prepare_config_composes_with_each_real_dataset_and_a_missing_file_is_one_line(dataset, tmp_path):
-    from t2vlab.tasks.prepare import prepare
     from t2vlab.tasks.preflight import BadInput
+    from t2vlab.tasks.prepare import prepare
 
     cfg = compose_cfg("prepare", [f"dataset={dataset}"], tmp_path / "run")
     resolved = OmegaConf.to_container(cfg.dataset, resolve=True)

@@ -113,6 +113,24 @@ def test_msrvtt_thesis_protocol_on_fixture_videos(tmp_path, scripted_i3d):
     assert m["fid"]["available"] is False  # no Inception weights offline
 
 
+def test_msrvtt_thesis_protocol_reads_msrvtt_in_its_published_format(tmp_path, scripted_i3d):
+    from video_fixtures import msrvtt_fixture
+
+    paths = msrvtt_fixture(tmp_path / "msrvtt", zipped=True)
+    override = tmp_path / "recaptioned.csv"
+    override.write_text("id,caption\nvideo2,a square crosses the frame\nvideo0,a white square moves right\n")
+    g = torch.Generator().manual_seed(0)
+    _write_clips(tmp_path / "gen", [torch.rand(16, 3, 64, 64, generator=g) for _ in range(2)],
+                 ["a square crosses the frame", "a white square moves right"], [2, 0], ".npy")
+    report = _eval(tmp_path, scripted_i3d, "protocol=msrvtt_thesis",
+                   f"protocol.msrvtt.annotations={paths['annotations']}", f"protocol.msrvtt.videos={paths['videos']}",
+                   "protocol.msrvtt.split=train", f"protocol.msrvtt.captions_override={override}",
+                   "protocol.num_clips=2", "protocol.num_frames=12", "protocol.metrics.fvd.prefixes=[10,12]",
+                   f"videos={tmp_path / 'gen'}")
+    assert report["metrics"]["ssim"]["n"] == 2 and report["settings"]["real_videos"] == "msrvtt loader"
+    assert list((tmp_path / "data" / "cache" / "videos").glob("msrvtt-*/shard-00000.safetensors"))
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ([], "exactly one of run_dir"),
     (["run_dir=x", "videos=y"], "both were given"),

@@ -89,12 +89,12 @@ class MsrvttDataModule(RealVideoDataModule):
     name = "msrvtt"
 
     def __init__(self, annotations: str, videos: str, split: str = "train", captions_override: str | None = None,
-                 extract_dir: str | None = None, **kwargs) -> None:
+                 extract_dir: str | None = None, ids: list[str] | None = None, **kwargs) -> None:
         if split not in SPLITS:
             raise ValueError(f"dataset.split={split} is invalid; allowed: {', '.join(SPLITS)}")
         super().__init__(**kwargs)
         self.annotations, self.videos, self.split = Path(annotations), Path(videos), split
-        self.captions_override = captions_override
+        self.captions_override, self.ids = captions_override, list(ids) if ids is not None else None
         self.extract_dir = Path(extract_dir) if extract_dir else self.videos.with_suffix("")
         self._parsed: tuple[dict[str, str], dict[str, list[str]]] | None = None
 
@@ -135,9 +135,10 @@ class MsrvttDataModule(RealVideoDataModule):
     def entries(self) -> list[VideoEntry]:
         splits, _ = self.parsed()
         files = {p.stem: p for p in sorted(self._video_folder().rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES}
-        ids = sorted(v for v, s in splits.items() if s == self.split)
+        ids = sorted(v for v, s in splits.items() if s == self.split and (self.ids is None or v in self.ids))
         if not ids:
-            raise ValueError(f"dataset.split={self.split}: no clips of that split in {self.annotations}")
+            raise ValueError(f"dataset.split={self.split}: no clips of that split in {self.annotations}"
+                             + (f" among ids {self.ids[:3]}..." if self.ids is not None else ""))
         random.Random(self.seed).shuffle(ids)
         missing = [v for v in ids if v not in files]
         if missing:

@@ -2,9 +2,10 @@
 
 31 test clips with their captions; the real clips are the centred square crop of half the short side, the
 first 16 frames, at 256x256; generated clips are centre-square cropped and resized to the same size. FVD is
-averaged over the first 10..16 frames, FID is per video (16 vs 16 frames) and averaged. The MSR-VTT loader
-arrives with the datasets; until then (and for any re-captioned set) the real clips come from a folder with
-a manifest.jsonl ({"prompt": caption, "path": video, "id": optional}).
+averaged over the first 10..16 frames, FID is per video (16 vs 16 frames) and averaged. The real clips come
+from MSR-VTT in its published format (`msrvtt`: annotation JSON and videos; a captions override CSV names
+the clips and their captions, as the thesis re-captioned its 31), preprocessed and cached by the MSR-VTT
+loader; or from a folder with a manifest.jsonl ({"prompt": caption, "path": video, "id": optional}).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class MsrvttThesisProtocol(Protocol):
 
     def __init__(self, real_videos: str | None = None, num_clips: int = 31, num_frames: int = 16,
                  size: int = 256, real_crop_fraction: float = 0.5, generated_crop_fraction: float = 1.0,
-                 metrics: dict | None = None) -> None:
+                 metrics: dict | None = None, msrvtt: dict | None = None) -> None:
         super().__init__(metrics)
         for key, value, ok, allowed in (
                 ("num_clips", num_clips, num_clips >= 2, ">= 2"),
@@ -44,20 +45,47 @@ class MsrvttThesisProtocol(Protocol):
                 ("generated_crop_fraction", generated_crop_fraction, 0 < generated_crop_fraction <= 1, "(0, 1]")):
             if not ok:
                 raise ValueError(f"protocol.{key}={value} is invalid; allowed: {allowed}")
-        if not real_videos:
-            raise ValueError("protocol.real_videos=null is invalid; allowed: a folder with manifest.jsonl of the "
-                             "MSR-VTT test clips and their captions (the MSR-VTT loader comes with the datasets)")
-        self.real_videos, self.num_clips, self.num_frames, self.size = Path(real_videos), num_clips, num_frames, size
+        self.real_videos, self.num_clips, self.num_frames, self.size = real_videos, num_clips, num_frames, size
         self.real_crop_fraction, self.generated_crop_fraction = real_crop_fraction, generated_crop_fraction
-        folder, rows = read_manifest(self.real_videos, key="protocol.real_videos")
-        if len(rows) < num_clips:
-            raise ValueError(f"protocol.real_videos={real_videos} lists {len(rows)} clips; the protocol takes "
-                             f"num_clips={num_clips}")
-        self.rows = rows[:num_clips]
-        self.paths = [folder / r["path"] for r in self.rows]
+        self._reference: torch.Tensor | None = None
+        if msrvtt and msrvtt.get("annotations"):
+            self.real_videos = None  # the loader's cache holds them
+            self._from_msrvtt(dict(msrvtt))
+        elif real_videos:
+            folder, rows = read_manifest(Path(real_videos), key="protocol.real_videos")
+            if len(rows) < num_clips:
+                raise ValueError(f"protocol.real_videos={real_videos} lists {len(rows)} clips; the protocol takes "
+                                 f"num_clips={num_clips}")
+            self.rows = rows[:num_clips]
+            self.paths = [folder / r["path"] for r in self.rows]
+        else:
+            raise ValueError("protocol.msrvtt.annotations=null and protocol.real_videos=null; allowed: MSR-VTT's "
+                             "annotation JSON and videos (protocol.msrvtt.annotations=..., protocol.msrvtt.videos=...) "
+                             "or a folder with manifest.jsonl of the test clips and their captions")
         self.train_prompts: list[str] = []
         self.heldout_prompts = [r["prompt"] for r in self.rows]
-        self._reference: torch.Tensor | None = None
+
+    def _from_msrvtt(self, cfg: dict) -> None:
+        """The test clips through the MSR-VTT loader: the override's clips (or the first num_clips in the seed's
+        order), their first caption after the override, the protocol's crop, length and size, cached."""
+        from t2vlab.data.msrvtt import MsrvttDataModule, read_captions_override
+
+        override = cfg.get("captions_override")
+        ids = sorted(read_captions_override(override)) if override else None
+        data = MsrvttDataModule(cfg["annotations"], cfg["videos"], split=cfg.get("split", "test"),
+                                captions_override=override, ids=ids, captions="first", subset=self.num_clips,
+                                seed=cfg.get("seed", 0), cache_dir=cfg.get("cache_dir", "data/cache"),
+                                settings={"num_frames": self.num_frames, "sampling": "first", "image_size": self.size,
+                                          "crop_fraction": self.real_crop_fraction, "min_frames": self.num_frames})
+        data.check()
+        data.prepare_data()
+        data.setup()
+        if len(data.train_set) < self.num_clips:
+            raise ValueError(f"protocol.msrvtt: {len(data.train_set)} usable clips (skipped: "
+                             f"{data.report['by_reason']}); the protocol takes num_clips={self.num_clips}")
+        items = [data.train_set[i] for i in range(self.num_clips)]
+        self.rows = [{"prompt": x["text"], "id": x["id"]} for x in items]
+        self._reference = torch.stack([x["video"] for x in items])  # already cropped, cut and resized
 
     def requests(self) -> tuple[list[str], int]:
         return [r["prompt"] for r in self.rows], 1
@@ -96,6 +124,6 @@ class MsrvttThesisProtocol(Protocol):
         return [index[r[key]] for r in self.rows]
 
     def settings(self) -> dict:
-        return {"real_videos": str(self.real_videos), "num_clips": self.num_clips, "num_frames": self.num_frames,
-                "size": self.size, "real_crop_fraction": self.real_crop_fraction,
+        return {"real_videos": str(self.real_videos or "msrvtt loader"), "num_clips": self.num_clips,
+                "num_frames": self.num_frames, "size": self.size, "real_crop_fraction": self.real_crop_fraction,
                 "generated_crop_fraction": self.generated_crop_fraction}
