@@ -109,7 +109,8 @@ def test_hardware_picks_the_kandinsky_device_and_dtype(hardware, device, dtype, 
     assert cfg.backbone.dtype == dtype or (dtype is None and cfg.backbone.dtype in ("bfloat16", "float32"))
 
 
-@pytest.mark.parametrize("option", [o for o in options("experiment") if o.startswith("splitter/")])
+@pytest.mark.parametrize("option", [o for o in options("experiment")
+                                    if o.startswith("splitter/") and o != "splitter/thesis"])
 def test_splitter_experiments_pick_their_variant_and_loss(option, tmp_path):
     cfg = compose_cfg("train", [f"experiment={option}"], tmp_path)
     variant, loss = option.removeprefix("splitter/").rsplit("_", 1)
@@ -119,3 +120,17 @@ def test_splitter_experiments_pick_their_variant_and_loss(option, tmp_path):
     assert cfg.model.net._target_.rsplit(".", 1)[1] == nets[variant]
     assert cfg.model.net.get("self_attention", False) == (variant == "dual_csa")
     assert cfg.backbone._target_.endswith("CirclesUnclipBackbone") and cfg.experiment_name.endswith("_circles")
+
+
+def test_the_thesis_experiment_is_tgif_on_kandinsky_on_a_t4_and_stops_at_once_without_a_gpu(tmp_path):
+    from t2vlab.tasks.preflight import BadInput
+    from t2vlab.tasks.train import train
+
+    cfg = compose_cfg("train", ["experiment=splitter/thesis", "logger=none", "print_config=false"], tmp_path / "run")
+    resolved = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("dataset", "backbone", "trainer", "loss")}
+    assert resolved["dataset"]["_target_"].endswith("TgifDataModule")
+    assert resolved["dataset"]["settings"]["num_frames"] is None
+    assert resolved["backbone"]["_target_"].endswith("Kandinsky22Backbone") and resolved["backbone"]["device"] == "cuda"
+    assert resolved["trainer"]["precision"] == "16-mixed" and resolved["loss"]["_target_"].endswith("TransformLoss")
+    with pytest.raises(BadInput, match="needs a CUDA GPU"):
+        train(cfg)
