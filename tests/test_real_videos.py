@@ -33,6 +33,9 @@ def test_mp4_and_gif_decode_to_their_frames_and_rate(tmp_path):
     (tmp_path / "a.gif").write_bytes(gif_bytes(video, duration_ms=50))
     gif = decode_video(tmp_path / "a.gif")
     assert gif.frames.shape == (12, 48, 64, 3) and gif.fps == pytest.approx(20)
+    for path in (tmp_path / "a.mp4", tmp_path / "a.gif"):
+        head = decode_video(path, max_frames=5).frames
+        assert head.shape == (5, 48, 64, 3) and (head == decode_video(path).frames[:5]).all()
 
 
 @pytest.mark.parametrize("damage,reason", [(damage_middle, "damaged: decoded"), (cut_in_half, "undecodable"),
@@ -63,6 +66,9 @@ def test_frame_sampling_modes():
     assert sample_indices(7, 10, s(num_frames=None, max_frames=2)).tolist() == [0, 1]
     with pytest.raises(SkippedClip, match="too short"):
         sample_indices(10, 10, s(sampling="stride", stride=4))
+    # only the leading frames that sampling and filters read are decoded
+    assert s().frames_needed() == 4 and s(sampling="stride", stride=3).frames_needed() == 10
+    assert s(min_frames=16).frames_needed() == 16 and s(sampling="uniform").frames_needed() is None
 
 
 def test_crop_takes_the_centred_square_of_the_fraction_and_resizes():

@@ -134,7 +134,7 @@ class ClipCache:
 
     def _process(self, entry: VideoEntry) -> np.ndarray | str:
         try:
-            return preprocess(decode_video(entry.path), self.settings)
+            return preprocess(decode_video(entry.path, self.settings.frames_needed()), self.settings)
         except (DamagedVideo, SkippedClip) as e:
             return str(e)
         except Exception as e:  # noqa: BLE001 - one strange file must not end a build over thousands

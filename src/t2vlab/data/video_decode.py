@@ -28,16 +28,17 @@ class DecodedVideo:
     fps: float
 
 
-def decode_video(path: str | Path) -> DecodedVideo:
+def decode_video(path: str | Path, max_frames: int | None = None) -> DecodedVideo:
+    """All frames, or the first `max_frames` (the rest is not decoded, nor checked)."""
     path = Path(path)
     if not path.is_file():
         raise DamagedVideo("missing file")
     if path.stat().st_size == 0:
         raise DamagedVideo("empty file")
-    return _decode_gif(path) if path.suffix.lower() == ".gif" else _decode_ffmpeg(path)
+    return _decode_gif(path, max_frames) if path.suffix.lower() == ".gif" else _decode_ffmpeg(path, max_frames)
 
 
-def _decode_gif(path: Path) -> DecodedVideo:
+def _decode_gif(path: Path, max_frames: int | None) -> DecodedVideo:
     try:
         with Image.open(path) as im:
             if im.format != "GIF":
@@ -46,6 +47,8 @@ def _decode_gif(path: Path) -> DecodedVideo:
             for frame in ImageSequence.Iterator(im):  # Pillow composes each frame with its disposal
                 frames.append(np.asarray(frame.convert("RGB")))
                 durations.append(frame.info.get("duration") or 0)
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
     except DamagedVideo:
         raise
     except (OSError, ValueError, SyntaxError, EOFError) as e:  # Pillow's ways of saying truncated or invalid
@@ -55,10 +58,11 @@ def _decode_gif(path: Path) -> DecodedVideo:
     return DecodedVideo(np.stack(frames), fps)
 
 
-def _decode_ffmpeg(path: Path) -> DecodedVideo:
+def _decode_ffmpeg(path: Path, max_frames: int | None) -> DecodedVideo:
+    limit = ["-frames:v", str(max_frames)] if max_frames is not None else []
     try:
         reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", input_params=["-err_detect", "explode"],
-                                            output_params=["-xerror"])
+                                            output_params=["-xerror", *limit])
         meta = next(reader)
         width, height = meta["size"]
         raw = [np.frombuffer(chunk, np.uint8) for chunk in reader]
@@ -67,6 +71,7 @@ def _decode_ffmpeg(path: Path) -> DecodedVideo:
         raise DamagedVideo(f"undecodable: {first}") from None
     fps = float(meta.get("fps") or 0) or 25.0
     expected = round(float(meta.get("duration") or 0) * fps)
+    expected = min(expected, max_frames) if max_frames is not None else expected
     if not raw:
         raise DamagedVideo("no frames decoded")
     if expected and len(raw) < expected - 1:  # ffmpeg stopped at an error (-xerror): only part of the clip

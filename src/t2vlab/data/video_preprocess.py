@@ -61,6 +61,13 @@ class VideoSettings:
             if not ok:
                 raise ValueError(f"dataset.settings.{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
 
+    def frames_needed(self) -> int | None:
+        """How many leading source frames sampling and filters read; None: the whole clip."""
+        if self.num_frames is None or self.sampling in ("uniform", "fps"):
+            return None
+        step = self.stride if self.sampling == "stride" else 1
+        return max((self.num_frames - 1) * step + 1, self.min_frames)
+
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
