@@ -36,11 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 D, L = 1280, 77
 
 
-def build(model: str):
+def build(model: str, frames_per_clip: int | None = None):
     register_resolvers()
     GlobalHydra.instance().clear()
+    extra = [f"model.frames_per_clip={frames_per_clip}"] if frames_per_clip else []
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}", "loss=splitter_base"])
+        cfg = compose("train", overrides=[f"model={model}", "loss=splitter_base", *extra])
     module = instantiate(cfg.model, loss=instantiate(cfg.loss), net={"dim": D, "text_len": L}, _convert_="all")
     module.log = lambda *args, **kwargs: None  # no trainer in these loops
     return module
@@ -105,6 +106,8 @@ def main() -> None:
     parser.add_argument("--model", default="splitter_dual")
     parser.add_argument("--clips", type=int, default=256, help="clips timed per loop (after a warm-up)")
     parser.add_argument("--batch", type=int, default=64, help="clips per optimizer step in our loop")
+    parser.add_argument("--frames-per-clip", type=int, default=None,
+                        help="frames sampled per clip per step (default: the model config's, 4)")
     args = parser.parse_args()
     torch.manual_seed(0)
     random.seed(0)
@@ -117,17 +120,18 @@ def main() -> None:
     clips = fake_clips(args.clips + args.batch)
     warm, timed = clips[: args.batch], clips[args.batch :]
     results = {"model": args.model, "clips": args.clips, "batch": args.batch, "params": counts,
+               "frames_per_clip": build(args.model, args.frames_per_clip).hparams.frames_per_clip,
                "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads()}
     precisions = [False, True] if cpu_supports_bf16() else [False]
     for bf16 in precisions:
         label = "bf16" if bf16 else "fp32"
-        ours = build(args.model)
+        ours = build(args.model, args.frames_per_clip)
         run(ours, [collate_embeddings(warm)], bf16)
         batches = [collate_embeddings(timed[i : i + args.batch]) for i in range(0, len(timed), args.batch)]
         ours_s = run(ours, batches, bf16)
 
-        reference = build(args.model)
+        reference = build(args.model, args.frames_per_clip)
         reference.sample_frames = python_sampling(reference)
         reference._predict = one_prediction_at_a_time(reference)
         run(reference, [collate_embeddings([c]) for c in warm[:4]], bf16)
@@ -137,7 +141,8 @@ def main() -> None:
                           "speedup": ref_s / ours_s}
         print(f"{label}: ours {args.clips / ours_s:7.1f} clips/s ({args.batch} clips per step) | per-clip loop "
               f"{args.clips / ref_s:6.1f} clips/s | {ref_s / ours_s:5.1f}x")
-    out = ROOT / "bench" / "results" / "splitter_throughput.json"
+    suffix = f"_k{args.frames_per_clip}" if args.frames_per_clip else ""
+    out = ROOT / "bench" / "results" / f"splitter_throughput{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"written to {out}")
