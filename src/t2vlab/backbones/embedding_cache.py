@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import Backbone
+from t2vlab.shard_files import ShardFiles
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +48,7 @@ def dataset_key(dataset: Dataset) -> str:
                     "its versions apart; give the dataset a key() that hashes every setting that changes its clips")
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class EmbeddingCache:
+class EmbeddingCache(ShardFiles):
     """Embeddings of `dataset` (items {"video" (T,3,H,W) in [0,1], "text", "id"}) under `backbone`."""
 
     def __init__(self, root: str | Path, backbone: Backbone, dataset: Dataset, dataset_name: str = "dataset",
@@ -70,29 +63,15 @@ class EmbeddingCache:
                             "shard_size": shard_size}
         digest = hashlib.sha256(json.dumps(self.description, sort_keys=True).encode()).hexdigest()[:16]
         self.key = f"{backbone.name}-{dataset_name}-{digest}"
-        self.folder = Path(root) / self.key
+        super().__init__(Path(root) / self.key)
         self._text_memo: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     @property
     def num_shards(self) -> int:
         return -(-len(self.dataset) // self.shard_size)
 
-    def shard_path(self, i: int) -> Path:
-        return self.folder / f"shard-{i:05d}.safetensors"
-
-    def sidecar_path(self, i: int) -> Path:
-        return self.folder / f"shard-{i:05d}.json"
-
     def shard_ok(self, i: int) -> bool:
-        """Done = sidecar present and the shard's sha256 matches it."""
-        shard, sidecar = self.shard_path(i), self.sidecar_path(i)
-        if not shard.is_file() or not sidecar.is_file():
-            return False
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
-            return False
-        return meta.get("sha256") == sha256_of(shard)
+        return self.done(i) is not None
 
     def missing_shards(self) -> list[int]:
         return [i for i in range(self.num_shards) if not self.shard_ok(i)]
@@ -106,7 +85,7 @@ class EmbeddingCache:
                 tmp.write_text(json.dumps(self.description, indent=2))
         start = time.perf_counter()  # the checksum pass counts: a cache hit's time is mostly that
         todo = self.missing_shards()
-        damaged = [i for i in todo if self.shard_path(i).exists() or self.sidecar_path(i).exists()]
+        damaged = [i for i in todo if self.started(i)]
         if damaged:
             log.warning("embedding cache %s: %d damaged or unfinished shard(s) will be recomputed: %s", self.key,
                         len(damaged), damaged[:10])
@@ -152,14 +131,8 @@ class EmbeddingCache:
             "pooled": torch.stack([self._text_memo[p][1] for p in prompts]).contiguous(),
             "prior": torch.stack([self._text_memo[p][2] for p in prompts]).contiguous(),
         }
-        shard = self.shard_path(i)
-        self.sidecar_path(i).unlink(missing_ok=True)  # the shard is not done until its new sidecar lands
-        with atomic_path(shard) as tmp:
-            save_file(tensors, str(tmp))
-        meta = {"sha256": sha256_of(shard), "clips": [self._shard_range(i).start, self._shard_range(i).stop],
-                "ids": [x["id"] for x in items], "prompts": prompts}
-        with atomic_path(self.sidecar_path(i)) as tmp:
-            tmp.write_text(json.dumps(meta))
+        self.write(i, tensors, {"clips": [self._shard_range(i).start, self._shard_range(i).stop],
+                                "ids": [x["id"] for x in items], "prompts": prompts})
 
     def load_shard(self, i: int, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
         """Tensors and sidecar of a finished shard (checked against its checksum unless the caller just did)."""

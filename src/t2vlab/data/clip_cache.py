@@ -28,12 +28,11 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from t2vlab.atomic import atomic_path
-from t2vlab.backbones.embedding_cache import sha256_of
 from t2vlab.data.video_decode import DamagedVideo, decode_video
 from t2vlab.data.video_preprocess import SkippedClip, VideoSettings, preprocess
+from t2vlab.shard_files import ShardFiles
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def _reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0]
 
 
-class ClipCache:
+class ClipCache(ShardFiles):
     def __init__(self, root: str | Path, name: str, entries: list[VideoEntry], settings: VideoSettings,
                  shard_size: int = 64, limit: int | None = None, workers: int | None = None) -> None:
         if shard_size < 1:
@@ -66,32 +65,13 @@ class ClipCache:
                             "sources": hashlib.sha256(json.dumps(sources).encode()).hexdigest(),
                             "num_sources": len(sources)}
         digest = hashlib.sha256(json.dumps(self.description, sort_keys=True).encode()).hexdigest()[:16]
-        self.folder = Path(root) / f"{name}-{digest}"
+        super().__init__(Path(root) / f"{name}-{digest}")
         self.index: list[tuple[int, int, str]] = []  # (shard, clip within the shard, id), filled by build()
         self._readers: dict[int, object] = {}
 
     @property
     def num_shards(self) -> int:
         return -(-len(self.entries) // self.shard_size)
-
-    def shard_path(self, i: int) -> Path:
-        return self.folder / f"shard-{i:05d}.safetensors"
-
-    def sidecar_path(self, i: int) -> Path:
-        return self.folder / f"shard-{i:05d}.json"
-
-    def _sidecar(self, i: int) -> dict | None:
-        """The shard's sidecar if the shard is done (checksum matches), else None."""
-        shard, sidecar = self.shard_path(i), self.sidecar_path(i)
-        if not sidecar.is_file():
-            return None
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        if meta.get("ids") and (not shard.is_file() or meta.get("sha256") != sha256_of(shard)):
-            return None
-        return meta
 
     def build(self, progress: bool = True) -> dict:
         """Decode what is not cached yet (until `limit` clips are kept); returns this call's counts."""
@@ -108,7 +88,7 @@ class ClipCache:
             for i in range(self.num_shards):
                 if self.limit is not None and kept >= self.limit:
                     break
-                meta = self._sidecar(i)
+                meta = self.done(i)
                 if meta is None:
                     meta = self._write_shard(i)
                     decoded += meta["files"]
@@ -147,17 +127,12 @@ class ClipCache:
         clips = [(e, r) for e, r in zip(chunk, results, strict=True) if isinstance(r, np.ndarray)]
         skipped = [{"id": e.id, "path": str(e.path), "reason": r} for e, r in zip(chunk, results, strict=True)
                    if isinstance(r, str)]
-        meta = {"ids": [e.id for e, _ in clips], "skipped": skipped, "files": len(chunk), "new": True}
-        self.sidecar_path(i).unlink(missing_ok=True)  # the shard is not done until its new sidecar lands
+        tensors = None
         if clips:
-            frames = torch.from_numpy(np.concatenate([c for _, c in clips]))
-            offsets = torch.tensor([0, *[len(c) for _, c in clips]]).cumsum(0)
-            with atomic_path(self.shard_path(i)) as tmp:
-                save_file({"frames": frames.contiguous(), "offsets": offsets}, str(tmp))
-            meta["sha256"] = sha256_of(self.shard_path(i))
-        with atomic_path(self.sidecar_path(i)) as tmp:
-            tmp.write_text(json.dumps({k: v for k, v in meta.items() if k != "new"}))
-        return meta
+            tensors = {"frames": torch.from_numpy(np.concatenate([c for _, c in clips])),
+                       "offsets": torch.tensor([0, *[len(c) for _, c in clips]]).cumsum(0)}
+        meta = self.write(i, tensors, {"ids": [e.id for e, _ in clips], "skipped": skipped, "files": len(chunk)})
+        return {**meta, "new": True}
 
     def __len__(self) -> int:
         return len(self.index)
