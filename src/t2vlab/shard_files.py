@@ -29,6 +29,14 @@ class ShardFiles:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
+    def write_manifest(self, description: dict) -> None:
+        """manifest.json: what the folder's key stands for (written once, when the folder is created)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        manifest = self.folder / "manifest.json"
+        if not manifest.is_file():
+            with atomic_path(manifest) as tmp:
+                tmp.write_text(json.dumps(description, indent=2))
+
     def shard_path(self, i: int) -> Path:
         return self.folder / f"shard-{i:05d}.safetensors"
 

@@ -29,7 +29,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
-from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import Backbone
 from t2vlab.shard_files import ShardFiles
 
@@ -78,11 +77,7 @@ class EmbeddingCache(ShardFiles):
 
     def build(self, progress: bool = True) -> dict:
         """Compute every missing or damaged shard; returns counts and throughput of this call."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        manifest = self.folder / "manifest.json"
-        if not manifest.is_file():
-            with atomic_path(manifest) as tmp:
-                tmp.write_text(json.dumps(self.description, indent=2))
+        self.write_manifest(self.description)
         start = time.perf_counter()  # the checksum pass counts: a cache hit's time is mostly that
         todo = self.missing_shards()
         damaged = [i for i in todo if self.started(i)]

@@ -75,11 +75,7 @@ class ClipCache(ShardFiles):
 
     def build(self, progress: bool = True) -> dict:
         """Decode what is not cached yet (until `limit` clips are kept); returns this call's counts."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        manifest = self.folder / "manifest.json"
-        if not manifest.is_file():
-            with atomic_path(manifest) as tmp:
-                tmp.write_text(json.dumps(self.description, indent=2))
+        self.write_manifest(self.description)
         start, decoded, kept, metas = time.perf_counter(), 0, 0, []
         columns = (TextColumn("preprocessing {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("files"), TimeRemainingColumn())
