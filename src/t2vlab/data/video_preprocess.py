@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from t2vlab.backbones.preprocess import center_square_crop
 from t2vlab.data.video_decode import DecodedVideo
 
 SAMPLINGS = ("first", "uniform", "stride", "fps")
@@ -91,11 +92,8 @@ def sample_indices(length: int, native_fps: float, s: VideoSettings) -> np.ndarr
 
 def crop_and_resize(frames: np.ndarray, crop_fraction: float, size: int) -> np.ndarray:
     """(T,H,W,3) uint8 -> the centred square of crop_fraction x the short side, resized to (T,size,size,3)."""
-    T, H, W, _ = frames.shape
-    side = max(1, round(min(H, W) * crop_fraction))
-    top, left = (H - side) // 2, (W - side) // 2
-    square = torch.from_numpy(np.ascontiguousarray(frames[:, top : top + side, left : left + side]))
-    x = square.permute(0, 3, 1, 2).float()
+    x = center_square_crop(torch.from_numpy(frames).permute(0, 3, 1, 2), crop_fraction).float()
+    side = x.shape[-1]
     if side != size:  # antialias: a plain bilinear downscale aliases the fine texture of real frames
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=side > size, align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

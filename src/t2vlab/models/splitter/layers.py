@@ -170,8 +170,7 @@ class TokenReducer(nn.Module):
         update per rotated prediction) and the extra tokens' part, one small matmul: (B,J,D) each -> (B,J,D)."""
         first = self.blocks[0] if self.mode == "tokens" else None
         if first is None or isinstance(first.skip, nn.Identity):  # nothing to split: stack the tokens
-            return self(torch.cat([text.tokens(tokens[0].shape[1]).to(tokens[0].dtype),
-                                   *(t[:, :, None] for t in tokens)], dim=2))
+            return self(stack_tokens(text, tokens))
         L, width = text.text.shape[1], first.lin.out_features
         weight = torch.cat([first.lin.weight, first.skip.weight])  # (2 width, L+n): lin and skip in one pass
         bias = torch.cat([first.lin.bias, first.lin.bias.new_zeros(width)])
@@ -195,3 +194,8 @@ class TokenReducer(nn.Module):
         else:
             out = self.pool(self.query[:, None].expand(len(tokens), 1, 1, -1), SharedText(tokens))[:, 0, 0]
         return out.view(*lead, -1)
+
+
+def stack_tokens(text: SharedText | RotatedText, tokens: list[torch.Tensor]) -> torch.Tensor:
+    """Each prediction's [text tokens, *tokens], materialised: tokens (B,J,D) each -> (B,J,L+len(tokens),D)."""
+    return torch.cat([text.tokens(tokens[0].shape[1]).to(tokens[0].dtype), *(t[:, :, None] for t in tokens)], dim=2)

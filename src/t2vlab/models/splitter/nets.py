@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, TokenReducer
+from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, TokenReducer, stack_tokens
 from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
 
 
@@ -127,7 +127,7 @@ class SplitterDual(SplitterNet):
     def features(self, text, start, step):
         B, J, D = start.shape
         if self.self_attention is not None:  # mixes the text with each prediction's tokens: per prediction
-            base = _per_prediction(text, start, step)  # (B,J,L+2,D)
+            base = stack_tokens(text, [start, step])  # (B,J,L+2,D)
             base = self.base_reduce(self.self_attention(base.flatten(0, 1).view(B * J, -1, D)).view(B, J, -1, D))
         else:
             base = self.base_reduce.reduce_parts(text, [start, step])  # (B,J,D)
@@ -135,9 +135,3 @@ class SplitterDual(SplitterNet):
         cross = (self.cross_block(self.cross_step(step[:, :, None], text)[:, :, 0])
                  + self.cross_block(self.cross_start(start[:, :, None], text)[:, :, 0])) / 2
         return self.merge(torch.cat([base, cross], dim=-1))
-
-
-def _per_prediction(text, *tokens: torch.Tensor) -> torch.Tensor:
-    """text a SharedText or RotatedText, and per-prediction tokens (B,J,D) -> (B,J,L+len(tokens),D)."""
-    text = text.tokens(tokens[0].shape[1]).to(tokens[0].dtype)
-    return torch.cat([text, *(t[:, :, None] for t in tokens)], dim=2)
