@@ -137,6 +137,38 @@ def test_learnable_dropout_rate_gets_a_gradient():
     torch.testing.assert_close(drop.eval()(x), x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_learnable_dropout_gradients_equal_autograd_through_the_same_mask(dtype):
+    drop = ConcreteDropout(0.3, temperature=0.1).train().to(dtype)
+    x = torch.randn(16, 40, dtype=dtype, requires_grad=True)
+    grad = torch.randn(16, 40, dtype=dtype)
+    state = torch.get_rng_state()
+    (drop(x) * grad).sum().backward()
+    fused = x.grad.clone(), drop.logit.grad.clone()
+    torch.set_rng_state(state)  # the same uniform draws, through autograd's own ops
+    x.grad, drop.logit.grad = None, None
+    noise = torch.rand(x.shape).logit_(eps=1e-6)
+    keep = torch.sigmoid(-(noise + drop.logit.float()) / 0.1)
+    (x.float() * keep / (1 - drop.p.float()) * grad.float()).sum().backward()
+    if dtype == torch.float64:
+        torch.testing.assert_close(fused[0], x.grad.to(dtype), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(fused[1], drop.logit.grad.to(dtype), atol=1e-6, rtol=1e-6)
+    else:  # bf16 rounds every product: the rate's gradient (a sum over all elements) carries a few % of noise,
+        # less than autograd's own bf16 chain of the old implementation (mean 5%, up to 24% over 20 seeds)
+        torch.testing.assert_close(fused[0].float(), x.grad.float(), atol=2e-2, rtol=2e-2)
+        assert abs(float(fused[1]) - float(drop.logit.grad)) < 0.15 * abs(float(drop.logit.grad))
+
+
+def test_a_shared_text_under_autocast_projects_like_the_layer_itself():
+    net = SplitterDual(dim=16, text_len=5, heads=2)
+    hidden = torch.randn(3, 5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        shared = net.share_text(hidden)
+        k = shared.linear(net.cross_step.k)
+        torch.testing.assert_close(k, net.cross_step.k(net.text_norm(hidden)))
+        assert k.dtype == torch.bfloat16 and shared.compute_input() is shared.compute_input()  # cast once
+
+
 def test_losses_per_sample_and_the_transform_term():
     start, change = torch.randn(4, 10), torch.randn(4, 10)
     exact = SplitterTransformLoss()(start + change, start, change)

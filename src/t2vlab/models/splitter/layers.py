@@ -91,6 +91,40 @@ class CrossAttention(nn.Module):
         return (qe * de + qo * do) @ cos.T.to(q.dtype) + (qo * de - qe * do) @ sin.T.to(q.dtype)
 
 
+class _RelaxedDropout(torch.autograd.Function):
+    """x * keep / (1 - p), keep = sigmoid(-(logit(u) + logit p) / t) (a relaxed Bernoulli(1 - p) sample), with
+    the gradients for x and logit p written out: the noise is built in place and only x and keep*scale are
+    saved, a few passes over x-sized tensors instead of autograd's chain of sub, sigmoid and two products."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, logit: torch.Tensor, temperature: float) -> torch.Tensor:
+        scale = 1 + logit.detach().float().exp()  # 1 / (1 - p)
+        noise = torch.rand(x.shape, device=x.device).logit_(eps=1e-6)  # logistic noise, built in place
+        keep = noise.add_(logit.detach().float()).mul_(-1 / temperature).sigmoid_().mul_(scale).to(x.dtype)
+        ctx.save_for_backward(x, keep, logit)
+        ctx.temperature = temperature
+        return x * keep
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, keep, logit = ctx.saved_tensors  # keep holds keep * scale
+        t = ctx.temperature
+        dx = grad * keep
+        dlogit = None
+        if ctx.needs_input_grad[1]:
+            # d(out)/d(logit p) = out * (p - (1 - k) / t), k = keep without the scale. Summed as p sum(y) -
+            # sum(y (1 - k)) / t: the other grouping, (p - 1/t) sum(y) + ..., cancels two large terms, which bf16
+            # sums cannot afford. In x's dtype (reduced-precision sums accumulate in float32; sum(dtype=) would
+            # copy x-sized tensors first), and no flatten: the incoming gradient is often strided.
+            p = torch.sigmoid(logit.detach().float())
+            y = dx * x
+            total = y.sum().float()
+            y.addcmul_(y, keep, value=-float(1 - p))  # y (1 - k), in place: k = keep * (1 - p)
+            dlogit = p * total - y.sum().float() / t
+            dlogit = dlogit.to(logit.dtype)
+        return dx, dlogit, None
+
+
 class ConcreteDropout(nn.Module):
     """Dropout whose rate is learned (Gal et al., "Concrete Dropout"): the mask is a relaxed Bernoulli sample,
     so the loss has a gradient with respect to p. `regularizer()` is the entropy term that keeps p from
@@ -110,12 +144,7 @@ class ConcreteDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        # relaxed Bernoulli(p) keep mask: sigmoid(-(logit p + logit u) / t), u uniform; logit p is the parameter
-        # itself. The noise part needs no gradient: built in place, it saves passes over x-sized tensors.
-        with torch.no_grad():
-            noise = torch.rand_like(x).logit_(eps=1e-6).mul_(-1 / self.temperature)
-        keep = torch.sigmoid(noise - self.logit / self.temperature)
-        return x * keep * (1 / (1 - self.p))
+        return _RelaxedDropout.apply(x, self.logit, self.temperature)
 
     def regularizer(self) -> torch.Tensor:
         """Negative Bernoulli entropy of the rate (minimised at p = 0.5)."""

@@ -30,9 +30,17 @@ class SharedText:
         """(B,J,L,D): the text once per prediction (a view)."""
         return self.text[:, None].expand(-1, predictions, -1, -1)
 
+    def compute_input(self) -> torch.Tensor:
+        """The text in the dtype autocast computes linear maps in, cast once for all of them (autocast would cast
+        it again for every layer)."""
+        device = self.text.device.type
+        if not torch.is_autocast_enabled(device):
+            return self.text
+        return self._remember(self, "cast", lambda: self.text.to(torch.get_autocast_dtype(device)))
+
     def linear(self, layer: nn.Linear) -> torch.Tensor:
         """layer over the feature axis: (B,L,out), once for all predictions."""
-        return self._remember(layer, "features", lambda: layer(self.text))
+        return self._remember(layer, "features", lambda: layer(self.compute_input()))
 
     def token_parts(self, owner: nn.Module, weight: torch.Tensor):
         """A map over the token axis, weight (O,L), as (base (B,1,D,O), None, None): sum_l weight[o,l] text[l,d],
