@@ -42,7 +42,7 @@ def build_model(cfg: DictConfig, vocab: list[str], backbone=None) -> pl.Lightnin
     loss = instantiate(cfg.loss)
     vocab_size = len(WordTokenizer(vocab))  # includes the padding id
     parts = {name: {"vocab_size": vocab_size}
-             for name in ("generator", "discriminator") if name in cfg.model
+             for name in ("generator", "discriminator") if cfg.model.get(name)
              and "vocab_size" in _signature_args(cfg.model[name]._target_)}
     if backbone is not None and "net" in cfg.model:
         parts["net"] = {"dim": backbone.dim, "text_len": backbone.text_len}

@@ -13,7 +13,7 @@ from t2vlab.data.video_io import read_video
 from t2vlab.hardware import inference_autocast
 from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
-from t2vlab.reports import aggregate_seeds, print_metrics, update_wandb_summary, versions
+from t2vlab.reports import aggregate_seeds, print_metrics, print_scores, update_wandb_summary, versions
 from t2vlab.sampling import read_manifest, sample, write_samples
 from t2vlab.tasks.common import apply_generation, build_data_and_backbone, build_model, instantiate, write_json
 from t2vlab.tasks.preflight import BadInput, check_positive
@@ -81,6 +81,8 @@ def evaluate(cfg: DictConfig) -> dict:
             model = run = run_cfg = None
         else:
             run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
+            if not callable(getattr(model, "generate", None)):  # a tokenizer or backbone: it measures itself
+                return _measure(model, datamodule, run, ckpt, Path(cfg.paths.output_dir))
             apply_generation(model, cfg.get("generation"))
             protocol.setup_from_run(run_cfg, datamodule, list(cfg.prompts) if cfg.prompts else None)
             source = {"run_dir": str(run), "checkpoint": str(ckpt)}
@@ -129,6 +131,19 @@ def evaluate(cfg: DictConfig) -> dict:
     log.info("metrics written to %s", out / "metrics.json")
     if run is not None and cfg.wandb_summary:
         update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab")
+    return report
+
+
+def _measure(model, datamodule, run: Path, ckpt: Path, out: Path) -> dict:
+    """A trained model that is not a video generator (the MAGVIT tokenizer) -> its own measures."""
+    if not callable(getattr(model, "measure", None)):
+        raise BadInput(f"run_dir={run} holds a {type(model).__name__}: it neither generates videos nor measures "
+                       "itself; allowed: a run of a video generator or of the MAGVIT tokenizer")
+    metrics = model.measure(datamodule, out)
+    report = {"source": {"run_dir": str(run), "checkpoint": str(ckpt)}, "metrics": metrics, "versions": versions()}
+    write_json(out / "metrics.json", report)
+    print_scores(metrics, title=f"{type(model).__name__}: {ckpt}")
+    log.info("metrics written to %s", out / "metrics.json")
     return report
 
 

@@ -1,0 +1,206 @@
+"""The thin LightningModule of MAGVIT's stage 2: a masked token transformer over a frozen tokenizer.
+
+Training (COMMIT): each clip of a batch draws a task by `task_weights`; the visible part of a conditional
+task's clip is padded to a full video and tokenized into condition tokens; a cosine-scheduled random mask
+hides latent tokens, those inside the task's condition region showing the condition token instead of
+[MASK]; cross-entropy against the real clip's tokens (cached once per tokenizer and data set), logged as
+its mask / refine / recons parts. Prompts are dropped now and then (`text_drop`), so generation can use
+classifier-free guidance. Generation: `generate(prompts, num_frames, seed)` decodes text-to-video in
+`steps` parallel steps; `predict(video, task)` does the conditional tasks and returns the input's visible
+region unchanged, the rest generated.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+import torch
+
+from t2vlab.models.magvit.masking import TASKS, commit_inputs, condition_video, latent_region, pixel_region, random_mask
+from t2vlab.models.magvit.sampling import decode_tokens
+from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
+from t2vlab.text.tokenizer import WordTokenizer
+
+log = logging.getLogger(__name__)
+
+
+class MagvitModule(pl.LightningModule):
+    family = "magvit"
+
+    def __init__(self, transformer, loss, vocab: list[str], tokenizer_ckpt: str, num_frames: int, image_size: int,
+                 task_weights: dict[str, float] | None = None, cond_frames: int = 1, text_len: int = 8,
+                 text_drop: float = 0.1, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.96),
+                 weight_decay: float = 0.045, warmup_steps: int = 200, min_lr_ratio: float = 0.05, steps: int = 12,
+                 temperature: float = 1.0, choice_temperature: float = 4.5, guidance: float = 0.0,
+                 token_cache_dir: str | None = None) -> None:
+        super().__init__()
+        weights = dict(task_weights or {"generation": 1.0})
+        unknown = sorted(set(weights) - set(TASKS))
+        if unknown:
+            raise ValueError(f"model.task_weights has unknown task(s) {unknown}; allowed: {', '.join(TASKS)}")
+        checks = [("lr", lr > 0, "> 0"), ("steps", steps >= 1, ">= 1"), ("temperature", temperature >= 0, ">= 0"),
+                  ("choice_temperature", choice_temperature >= 0, ">= 0"), ("guidance", guidance >= 0, ">= 0"),
+                  ("text_drop", 0 <= text_drop < 1, "[0, 1)"), ("text_len", text_len >= 1, ">= 1"),
+                  ("task_weights", all(w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
+                   "non-negative weights, at least one > 0"),
+                  ("cond_frames", 1 <= cond_frames < num_frames, f"1 .. num_frames - 1 = {num_frames - 1}")]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"model.{key}={locals()[key] if key != 'task_weights' else weights} is invalid; "
+                                 f"allowed: {allowed}")
+        if getattr(loss, "family", None) != self.family:
+            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
+                             "not fit model=magvit; allowed: loss=magvit_commit")
+        from t2vlab.data.magvit_tokens import load_tokenizer
+
+        self.save_hyperparameters(ignore=["transformer", "loss"])
+        self.tokenizer, self.tokenizer_identity = load_tokenizer(tokenizer_ckpt)
+        self.latent_shape = self.tokenizer.latent_shape(num_frames, image_size, image_size)
+        self.words = WordTokenizer(vocab)
+        self.net = transformer(codebook_size=self.tokenizer.codebook_size, latent_shape=self.latent_shape,
+                               num_tasks=len(TASKS), text_vocab_size=len(self.words), text_len=text_len)
+        self.loss = loss
+        self.task_names = [t for t in TASKS if weights.get(t, 0) > 0]
+        self.register_buffer("task_probs", torch.tensor([weights[t] for t in self.task_names]), persistent=False)
+        self.padded_frames = 1 + TEMPORAL_FACTOR * (self.latent_shape[0] - 1)
+        self.tokens = None  # TokenTable of the training clips, built at fit start
+
+    # ---------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self.tokens is not None:
+            return
+        from t2vlab.data.magvit_tokens import build_token_table
+
+        dm = self.trainer.datamodule
+        prompts = list(getattr(dm, "prompts", [])) + list(getattr(dm, "holdout_prompts", []))
+        longest = max(prompts, key=lambda p: len(self.words.encode(p)), default=None)
+        if longest is not None and len(self.words.encode(longest)) > self.hparams.text_len:
+            raise ValueError(f"model.text_len={self.hparams.text_len} is invalid for the prompt {longest!r}; allowed: "
+                             f">= {len(self.words.encode(longest))} (its number of words)")
+        dm.setup("fit")
+        key = f"{type(dm).__name__}-{getattr(dm.settings, 'key', lambda: '')()}"
+        cache = self.hparams.token_cache_dir or "data/cache/magvit_tokens"
+        self.tokenizer.to(self.device)
+        self.tokens = build_token_table(self.tokenizer, self.tokenizer_identity, dm.train_set, key, cache)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.tokenizer.eval()  # frozen: its norms stay in inference mode
+        return self
+
+    def configure_optimizers(self):
+        h = self.hparams
+        opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
+        total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
+        warm = min(h.warmup_steps, total // 2)
+
+        def rate(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            done = min(1.0, (step - warm) / max(1, total - warm))
+            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * done)).item())
+
+        return {"optimizer": opt,
+                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
+
+    # ---------------------------------------------------------------- pieces shared by training and sampling
+    def _text(self, prompts: list[str], drop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.words(prompts)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        if drop is not None:  # a dropped prompt: no word is attended
+            ids, mask = ids.masked_fill(drop[:, None], 0), mask & ~drop[:, None]
+        return ids, mask
+
+    def _region(self, task: str) -> torch.Tensor:
+        """(N,) bool: latent positions inside the task's condition region."""
+        _, H, W = self.hparams.num_frames, self.hparams.image_size, self.hparams.image_size
+        region = latent_region(task, self.padded_frames, H, W, self.tokenizer.spatial_factor, TEMPORAL_FACTOR,
+                               self.hparams.cond_frames)
+        return region.flatten().to(self.device)
+
+    def _condition_tokens(self, video: torch.Tensor, task: str) -> torch.Tensor:
+        """(B,T,3,H,W) -> (B,N) tokens of the task's padded visible part."""
+        return self.tokenizer.tokenize(condition_video(video, task, self.hparams.cond_frames)).flatten(1)
+
+    # ---------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        video = batch["video"][:, : self.hparams.num_frames]
+        B = len(video)
+        targets = self.tokens(batch["id"]).to(self.device).flatten(1)  # (B,N)
+        choice = torch.multinomial(self.task_probs, B, replacement=True).to(self.device)  # index into task_names
+        cond = targets.clone()
+        region = torch.zeros_like(targets, dtype=torch.bool)
+        for k, task in enumerate(self.task_names):
+            rows = (choice == k).nonzero().flatten()
+            if task == "generation" or len(rows) == 0:
+                continue
+            cond[rows] = self._condition_tokens(video[rows], task)
+            region[rows] = self._region(task)
+        mask = random_mask(B, targets.shape[1], device=self.device)
+        inputs, kinds = commit_inputs(targets, cond, region, mask, self.net.mask_id)
+        drop = torch.rand(B, device=self.device) < self.hparams.text_drop
+        task_ids = torch.tensor([TASKS.index(t) for t in self.task_names], device=self.device)[choice]
+        logits = self.net(inputs, task_ids, *self._text(batch["text"], drop))
+        parts = self.loss(logits, targets, kinds)
+        with torch.no_grad():
+            hit = logits.argmax(-1) == targets
+            masked = kinds == 2
+            acc = (hit & masked).sum() / masked.sum().clamp(min=1)
+        self.log_dict({"train/loss": parts["total"].detach(), "train/loss_mask": parts["mask"].detach(),
+                       "train/loss_refine": parts["refine"].detach(), "train/loss_recons": parts["recons"].detach(),
+                       "train/acc_mask": acc}, prog_bar=True)
+        return parts["total"]
+
+    # ---------------------------------------------------------------- generation
+    def _check_frames(self, num_frames: int) -> None:
+        if not 1 <= num_frames <= self.hparams.num_frames:
+            raise ValueError(f"num_frames={num_frames} is invalid; allowed: 1 .. {self.hparams.num_frames} (the "
+                             "clip length the transformer was trained for)")
+
+    def _decode(self, task: str, text: tuple[torch.Tensor, torch.Tensor], seed: int,
+                cond_tokens: torch.Tensor | None = None, region: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.hparams
+        ids, mask = text
+        B = len(ids)
+        task_ids = torch.full((B,), TASKS.index(task), dtype=torch.long, device=self.device)
+        empty = (torch.zeros_like(ids), torch.zeros_like(mask))
+
+        def logits_fn(tokens: torch.Tensor) -> torch.Tensor:
+            logits = self.net(tokens, task_ids, ids, mask).float()
+            if h.guidance > 0:  # classifier-free guidance against the dropped prompt
+                logits = logits + h.guidance * (logits - self.net(tokens, task_ids, *empty).float())
+            return logits
+
+        gen = torch.Generator().manual_seed(seed)
+        tokens = decode_tokens(logits_fn, self.net.num_tokens, B, mask_id=self.net.mask_id, steps=h.steps,
+                               temperature=h.temperature, choice_temperature=h.choice_temperature,
+                               cond_tokens=cond_tokens, region=region, generator=gen, device=self.device)
+        return tokens.view(B, *self.latent_shape)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
+        """prompts -> videos (B,T,3,H,W) in [0,1], text-to-video in `steps` parallel decoding steps."""
+        self._check_frames(num_frames)
+        tokens = self._decode("generation", self._text(list(prompts)), seed)
+        return self.tokenizer.detokenize(tokens, num_frames).float()
+
+    @torch.no_grad()
+    def predict(self, video: torch.Tensor, task: str, prompts: list[str] | None = None, seed: int = 0) -> torch.Tensor:
+        """A conditional task on real clips (B,T,3,H,W) in [0,1] -> (B,T,3,H,W): the visible region of the input
+        as it is, the rest generated (frame_prediction, frame_interpolation, outpaint_*, inpaint_central; or
+        generation, which ignores the video). Prompts are optional."""
+        if task not in TASKS:
+            raise ValueError(f"task={task!r} is invalid; allowed: {', '.join(TASKS)}")
+        B, T = video.shape[:2]
+        self._check_frames(T)
+        video = video.to(self.device)
+        text = self._text(list(prompts)) if prompts else (torch.zeros(B, 1, dtype=torch.long, device=self.device),
+                                                          torch.zeros(B, 1, dtype=torch.bool, device=self.device))
+        if task == "generation":
+            return self.tokenizer.detokenize(self._decode(task, text, seed), T).float()
+        cond = self._condition_tokens(video, task)
+        tokens = self._decode(task, text, seed, cond, self._region(task))
+        out = self.tokenizer.detokenize(tokens, T).float()
+        visible = pixel_region(task, T, *video.shape[-2:], cond_frames=self.hparams.cond_frames).to(self.device)
+        return torch.where(visible[None, :, None], video.float(), out)

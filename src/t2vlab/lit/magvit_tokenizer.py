@@ -1,0 +1,130 @@
+"""The thin LightningModule that trains the MAGVIT tokenizer (stage 1 of the MAGVIT family).
+
+Reconstruction loss plus the quantizer's auxiliary losses; optionally an adversarial term from a GAN-family
+discriminator (`model.discriminator`, `loss.adversarial_weight`, `loss.gan`), stepped like the GAN family
+steps its two optimisers; `train_frames` trains on short random windows of the clips. It is not a video
+generator: after fit (and in evaluate.py) it measures itself on held-out circles clips
+(`t2vlab.reconstruction.tokenizer_report`): reconstruction PSNR/SSIM, codebook usage, bits per clip,
+optionally FVD of the reconstructions.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from t2vlab.text.tokenizer import WordTokenizer
+
+
+class TokenizerModule(pl.LightningModule):
+    family = "magvit_tokenizer"
+
+    def __init__(self, tokenizer: nn.Module, loss, vocab: list[str], discriminator: nn.Module | None = None,
+                 lr: float = 1e-3, lr_d: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, warmup_steps: int = 100, min_lr_ratio: float = 0.02,
+                 train_frames: int | None = None, eval_clips: int = 200, eval_seed: int = 1000003,
+                 eval_fvd: bool = False) -> None:
+        super().__init__()
+        checks = [("lr", lr > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
+                  ("warmup_steps", warmup_steps >= 0, ">= 0"), ("min_lr_ratio", 0 <= min_lr_ratio <= 1, "[0, 1]"),
+                  ("eval_clips", eval_clips >= 1, ">= 1"),
+                  ("train_frames", train_frames is None or (train_frames >= 1 and (train_frames - 1) % 4 == 0),
+                   "null (whole clips) or 1 + 4k frames")]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
+        if getattr(loss, "family", None) != self.family:
+            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
+                             "not fit model=magvit_tokenizer; allowed: loss=magvit_tokenizer")
+        if loss.adversarial_weight > 0 and discriminator is None:
+            raise ValueError(f"loss.adversarial_weight={loss.adversarial_weight} needs model.discriminator (e.g. the "
+                             "GAN family's t2vlab.models.gan.video.VideoDiscriminator); allowed: 0 without one")
+        self.save_hyperparameters(ignore=["tokenizer", "loss", "discriminator"])
+        self.automatic_optimization = False
+        self.tokenizer, self.loss, self.discriminator = tokenizer, loss, discriminator
+        self.words = WordTokenizer(vocab)
+
+    @property
+    def adversarial(self) -> bool:
+        return self.discriminator is not None and self.loss.adversarial_weight > 0
+
+    def configure_optimizers(self):
+        h = self.hparams
+        opt = torch.optim.AdamW(self.tokenizer.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
+        total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
+        if self.adversarial:  # max_steps counts both optimisers' steps after the adversarial start
+            total = max(1, total // 2)
+        warm = min(h.warmup_steps, total // 2)
+
+        def rate(step: int) -> float:  # warm-up, then cosine down to min_lr_ratio; small steps place edges exactly
+            if step < warm:
+                return (step + 1) / warm
+            done = min(1.0, (step - warm) / max(1, total - warm))
+            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * done))
+
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, rate)]
+        if not self.discriminator:
+            return [opt], schedulers
+        opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=h.lr_d, betas=(0.0, 0.99))
+        return [opt, opt_d], schedulers
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opts = self.optimizers()
+        opt = opts[0] if isinstance(opts, list) else opts
+        video = self._window(batch["video"])
+        recon, ids, aux = self.tokenizer(video)
+        parts = self.loss.reconstruction(recon, video)
+        loss = parts["recon"] + aux["aux"]
+        adversarial = self.adversarial and self.global_step >= self.loss.adversarial_start
+        if adversarial:
+            text = self._text(batch["text"])
+            loss_g = self.loss.gan.generator(None, self.discriminator(recon * 2 - 1, *text))
+            loss = loss + self.loss.adversarial_weight * loss_g
+            self.log("train/adversarial_g", loss_g.detach())
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+        self.lr_schedulers().step()
+        if adversarial:
+            self._discriminator_step(opts[1], video, recon.detach(), text)
+        with torch.no_grad():
+            mse = parts["l2"].clamp_min(1e-10)
+            self.log_dict({"train/loss": loss.detach(), "train/l1": parts["l1"].detach(),
+                           "train/psnr": -10 * torch.log10(mse),
+                           **{f"train/{k}": v.detach() for k, v in aux.items()}}, prog_bar=True)
+
+    def _window(self, video: torch.Tensor) -> torch.Tensor:
+        """train_frames: a random window of 1 + 4k frames of each batch. The tokenizer is causal and convolutional
+        in time, so short windows teach it what whole clips need at a fraction of the cost."""
+        n = self.hparams.train_frames
+        if n is None or n >= video.shape[1]:
+            return video
+        start = int(torch.randint(0, video.shape[1] - n + 1, ()))
+        return video[:, start:start + n]
+
+    def _discriminator_step(self, opt, real: torch.Tensor, fake: torch.Tensor, text) -> None:
+        loss_d = self.loss.gan.discriminator(self.discriminator(real * 2 - 1, *text),
+                                             self.discriminator(fake * 2 - 1, *text))
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d)
+        opt.step()
+        self.log("train/adversarial_d", loss_d.detach())
+
+    def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.words(texts)
+        return ids.to(self.device), mask.to(self.device)
+
+    def after_fit(self, datamodule, out_dir: Path) -> dict:
+        return self.measure(datamodule, out_dir)
+
+    @torch.no_grad()
+    def measure(self, datamodule, out_dir: Path | None = None) -> dict:
+        """Reconstruction quality and codebook usage on held-out clips rendered with `eval_seed`."""
+        from t2vlab.reconstruction import tokenizer_report
+
+        return tokenizer_report(self.tokenizer, datamodule, self.hparams.eval_clips, self.hparams.eval_seed,
+                                fvd=self.hparams.eval_fvd, out_dir=out_dir)

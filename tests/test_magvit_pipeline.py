@@ -1,0 +1,102 @@
+"""The MAGVIT family end to end on tiny settings: the tokenizer run, the transformer run chained to it by
+checkpoint, the token cache, generation, the conditional tasks and evaluate.py on a tokenizer run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_cfg
+
+from t2vlab.models.magvit.masking import TASKS, pixel_region
+from t2vlab.tasks.common import build_data_and_backbone, build_model
+from t2vlab.tasks.evaluate import evaluate
+from t2vlab.tasks.preflight import BadInput
+from t2vlab.tasks.train import train
+
+TINY_TOKENIZER = ["model.tokenizer.channels=8", "model.tokenizer.multipliers=[1,2,2]", "model.tokenizer.latent_dim=6",
+                  "model.tokenizer.codebook_size=64", "model.eval_clips=6", "dataset.settings.num_frames=9",
+                  "dataset.settings.image_size=32", "dataset.settings.radius=[3,5]"]
+TINY_TRANSFORMER = ["model.transformer.dim=32", "model.transformer.depth=1", "model.transformer.heads=2",
+                    "dataset.settings.num_frames=9", "dataset.settings.image_size=32", "dataset.settings.radius=[3,5]",
+                    "model.steps=3",
+                    "evaluation.clips_per_prompt=1"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("magvit") / "tokenizer"
+    cfg = compose_cfg("train", ["experiment=magvit_tokenizer_circles", "debug=fast", "logger=none",
+                                "print_config=false", *TINY_TOKENIZER], out)
+    metrics = train(cfg)
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
+    for key in ("tokenizer/psnr", "tokenizer/ssim", "tokenizer/codes_used", "tokenizer/perplexity"):
+        assert metrics[key] is not None
+    assert metrics["tokenizer/latent_shape"] == "3x4x4" and metrics["tokenizer/bits_per_clip"] == 3 * 16 * 6
+    assert 0 < metrics["tokenizer/codes_used"] <= 1 and 1 <= metrics["tokenizer/perplexity"] <= 64
+    assert list((out / "samples" / "reconstructions").glob("*.gif"))
+    return out
+
+
+def _magvit_cfg(tokenizer_run: Path, out: Path, *extra: str):
+    return compose_cfg("train", ["experiment=magvit_circles", "debug=fast", "logger=none", "print_config=false",
+                                 f"model.tokenizer_ckpt={tokenizer_run}", *TINY_TRANSFORMER, *extra], out)
+
+
+def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_path):
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", f"paths.cache_dir={tmp_path / 'cache'}")
+    metrics = train(cfg)
+    assert 0 <= metrics["motion_acc/seen_all"] <= 1
+    shards = list((tmp_path / "cache" / "magvit_tokens").glob("*/shard-*.safetensors"))
+    assert len(shards) == 1  # 64 clips, one shard
+    # a second run reads the cache: the shard is not rewritten
+    stamp = shards[0].stat().st_mtime_ns
+    train(_magvit_cfg(tokenizer_run, tmp_path / "run2", f"paths.cache_dir={tmp_path / 'cache'}"))
+    assert shards[0].stat().st_mtime_ns == stamp
+
+
+def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, tmp_path):
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run")
+    datamodule, _ = build_data_and_backbone(cfg)
+    model = build_model(cfg, datamodule.vocab).eval()
+    video = torch.rand(2, 9, 3, 32, 32)
+    for task in TASKS:
+        out = model.predict(video, task, prompts=["circle moving left", "circle shrinking"], seed=3)
+        assert out.shape == video.shape and 0 <= out.min() and out.max() <= 1
+        if task != "generation":
+            visible = pixel_region(task, 9, 32, 32)[None, :, None].expand_as(video)
+            assert torch.equal(out[visible], video[visible])
+            assert not torch.equal(out[~visible], video[~visible])
+    again = model.predict(video, "frame_prediction", seed=3)
+    assert torch.equal(again, model.predict(video, "frame_prediction", seed=3))  # a seed gives one result
+    clips = model.generate(["circle moving left"], 9, seed=1)
+    assert clips.shape == (1, 9, 3, 32, 32)
+    with pytest.raises(ValueError, match="num_frames=12 is invalid; allowed: 1 .. 9"):
+        model.generate(["circle moving left"], 12)
+    with pytest.raises(ValueError, match="task='zoom' is invalid"):
+        model.predict(video, "zoom")
+
+
+def test_a_missing_tokenizer_stops_before_any_work(tmp_path):
+    cfg = compose_cfg("train", ["experiment=magvit_circles", "debug=fast", "logger=none", "print_config=false",
+                                f"model.tokenizer_ckpt={tmp_path / 'nowhere'}"], tmp_path / "run")
+    with pytest.raises(BadInput, match="experiment=magvit_tokenizer_circles"):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_bad_task_weights_name_the_tasks(tokenizer_run, tmp_path):
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", "+model.task_weights.zoom=1.0")
+    with pytest.raises(BadInput, match="unknown task.*zoom.*allowed: generation, frame_prediction"):
+        train(cfg)
+
+
+def test_evaluate_measures_a_tokenizer_run(tokenizer_run, tmp_path):
+    cfg = compose_cfg("evaluate", [f"run_dir={tokenizer_run}"], tmp_path / "eval")
+    report = evaluate(cfg)
+    assert report["metrics"]["tokenizer/eval_clips"] == 6
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert written["metrics"]["tokenizer/psnr"] == pytest.approx(report["metrics"]["tokenizer/psnr"])

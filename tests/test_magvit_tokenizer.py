@@ -1,0 +1,104 @@
+"""The MAGVIT tokenizer: causality, shapes, quantizer ids, the training module's wiring and its report."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from t2vlab.metrics.codebook import codebook_usage
+from t2vlab.models.magvit.tokenizer import CausalConv3d, CausalUpsample, VideoTokenizer
+
+
+def _tokenizer(**kw) -> VideoTokenizer:
+    torch.manual_seed(0)
+    return VideoTokenizer(**{"channels": 8, "multipliers": (1, 2, 2), "patch": 2, "latent_dim": 6,
+                             "codebook_size": 64, **kw}).eval()
+
+
+def test_shapes_1_plus_4k_frames_and_padding_of_16():
+    tok = _tokenizer()
+    assert tok.spatial_factor == 8
+    for frames, latent in ((1, 1), (5, 2), (9, 3), (16, 5), (17, 5)):
+        video = torch.rand(2, frames, 3, 32, 32)
+        ids = tok.tokenize(video)
+        assert ids.shape == (2, latent, 4, 4) and tok.latent_shape(frames, 32, 32) == (latent, 4, 4)
+        assert tok.detokenize(ids, frames).shape == (2, frames, 3, 32, 32)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        tok.tokenize(torch.rand(1, 5, 3, 30, 32))
+
+
+def test_encoder_is_causal_in_time():
+    tok = _tokenizer()
+    video = torch.rand(1, 17, 3, 32, 32)
+    base = tok.encode(video)
+    for k in (1, 5, 8, 16):  # changing frame k leaves every latent frame before k // 4 (ceil) unchanged
+        changed = video.clone()
+        changed[:, k] = torch.rand_like(changed[:, k])
+        z = tok.encode(changed)
+        first_affected = (k + 3) // 4  # latent j covers frames 4j-3 .. 4j
+        torch.testing.assert_close(z[:, :, :first_affected], base[:, :, :first_affected])
+        assert not torch.allclose(z[:, :, first_affected], base[:, :, first_affected])
+
+
+def test_decoder_is_causal_and_its_first_frame_comes_from_the_first_latent_alone():
+    tok = _tokenizer()
+    ids = torch.randint(0, 64, (1, 5, 4, 4))
+    base = tok.detokenize(ids)
+    changed = ids.clone()
+    changed[:, 2] = (changed[:, 2] + 1) % 64
+    out = tok.detokenize(changed)
+    torch.testing.assert_close(out[:, :5], base[:, :5])  # frames 0..4 come from latent frames 0 and 1
+    assert not torch.allclose(out[:, 5:9], base[:, 5:9])
+
+
+def test_causal_building_blocks():
+    conv = CausalConv3d(2, 3, (3, 3, 3), (2, 1, 1))
+    assert conv(torch.rand(1, 2, 9, 8, 8)).shape == (1, 3, 5, 8, 8)  # 1 + 2k -> 1 + k
+    up = CausalUpsample(4, 2, time=True)
+    assert up(torch.rand(1, 4, 5, 4, 4)).shape == (1, 2, 9, 8, 8)  # 1 + k -> 1 + 2k
+
+
+def test_lfq_ids_round_trip_through_the_codes():
+    tok = _tokenizer()
+    ids = torch.randint(0, 64, (3, 2, 4, 4))
+    codes = tok.codes(ids)  # (B,d,t,h,w) of +-1
+    assert codes.shape == (3, 6, 2, 4, 4) and set(codes.unique().tolist()) == {-1.0, 1.0}
+    _, again, _ = tok.quantize(codes)
+    assert torch.equal(again.long(), ids)
+    # most significant bit first, as vector-quantize-pytorch orders them
+    one = tok.codes(torch.tensor([[[[1]]]]))[0, :, 0, 0, 0]
+    assert one.tolist() == [-1, -1, -1, -1, -1, 1]
+
+
+@pytest.mark.parametrize("kind,extra", [("fsq", {"latent_dim": 3, "codebook_size": 64, "fsq_levels": [4, 4, 4]}),
+                                        ("vq", {})])
+def test_other_quantizers_round_trip(kind, extra):
+    tok = _tokenizer(quantizer=kind, **extra)
+    video = torch.rand(2, 5, 3, 32, 32)
+    ids = tok.tokenize(video)
+    assert ids.shape == (2, 2, 4, 4) and int(ids.max()) < 64
+    codes = tok.codes(ids)
+    if kind == "fsq":  # FSQ's bounding is not idempotent on its own codes: its index map is the round trip
+        again = tok.quantizer.codes_to_indices(codes.movedim(1, -1))
+    else:  # a codebook entry is its own nearest entry
+        _, again, _ = tok.quantize(codes)
+    assert torch.equal(again.long(), ids)
+
+
+def test_bad_settings_name_the_key():
+    with pytest.raises(ValueError, match="codebook_size=100 .* 2\\^latent_dim = 64"):
+        VideoTokenizer(latent_dim=6, codebook_size=100)
+    with pytest.raises(ValueError, match="fsq_levels"):
+        VideoTokenizer(latent_dim=3, codebook_size=64, quantizer="fsq", fsq_levels=[4, 4])
+    with pytest.raises(ValueError, match="quantizer='pq' is invalid; allowed: lfq, fsq, vq"):
+        VideoTokenizer(quantizer="pq")
+    with pytest.raises(ValueError, match="multipliers"):
+        VideoTokenizer(multipliers=(1, 2))
+
+
+def test_codebook_usage():
+    ids = torch.tensor([0, 1, 2, 3] * 10)
+    usage = codebook_usage(ids, 8)
+    assert usage["codes_used"] == 0.5 and usage["codes_used_count"] == 4
+    assert abs(usage["perplexity"] - 4) < 1e-9 and abs(usage["entropy_bits"] - 2) < 1e-9
+    assert codebook_usage(torch.zeros(10, dtype=torch.long), 8)["perplexity"] == 1.0
