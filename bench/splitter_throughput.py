@@ -10,7 +10,8 @@ loss and step types (base with reverse, rotation, regression) run in both loops,
 (tests check that shared and one-at-a-time predictions agree); what differs is the batching over clips,
 the text encoded once per clip instead of once per prediction, the sampling and the optimizer-step count.
 The two loops alternate in rounds of --batch clips (the same clips for both), so a shared machine's changing
-speed affects both alike; the per-round ratios are printed beside the total. Results go to bench/results/splitter_throughput.json.
+speed affects both alike; the per-round ratios are printed beside the total.
+Results go to bench/results/splitter_throughput.json.
 """
 
 from __future__ import annotations
