@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train evaluate test bench bench-fvd bench-splitter bench-video lint clean
+.PHONY: setup train evaluate test bench bench-fvd bench-splitter bench-video bench-magvit lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ evaluate: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
-# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd; make bench-splitter; make bench-video
+# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd; make bench-splitter; make bench-video; make bench-magvit
 bench: $(STAMP)
 	$(PY) bench/gan_throughput.py $(ARGS)
 
@@ -39,6 +39,10 @@ bench-splitter: $(STAMP)
 
 bench-video: $(STAMP)
 	$(PY) bench/video_preprocess.py $(ARGS)
+
+# make bench-magvit ARGS="outputs/magvit_circles/<time>"
+bench-magvit: $(STAMP)
+	$(PY) bench/magvit_generation.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py embed.py

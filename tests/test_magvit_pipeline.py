@@ -50,6 +50,7 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
     cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", f"paths.cache_dir={tmp_path / 'cache'}")
     metrics = train(cfg)
     assert 0 <= metrics["motion_acc/seen_all"] <= 1
+    assert 0 <= metrics["frame_prediction/motion_acc/seen_all"] <= 1  # the experiment's frame-prediction variant
     shards = list((tmp_path / "cache" / "magvit_tokens").glob("*/shard-*.safetensors"))
     assert len(shards) == 1  # 64 clips, one shard
     # a second run reads the cache: the shard is not rewritten
@@ -61,7 +62,7 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
 def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, tmp_path):
     cfg = _magvit_cfg(tokenizer_run, tmp_path / "run")
     datamodule, _ = build_data_and_backbone(cfg)
-    model = build_model(cfg, datamodule.vocab).eval()
+    model = build_model(cfg, datamodule.vocab, datamodule=datamodule).eval()
     video = torch.rand(2, 9, 3, 32, 32)
     for task in TASKS:
         out = model.predict(video, task, prompts=["circle moving left", "circle shrinking"], seed=3)
@@ -74,6 +75,10 @@ def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, t
     assert torch.equal(again, model.predict(video, "frame_prediction", seed=3))  # a seed gives one result
     clips = model.generate(["circle moving left"], 9, seed=1)
     assert clips.shape == (1, 9, 3, 32, 32)
+    model.hparams.generate_task = "frame_prediction"  # continue a real clip of the prompt, rendered with the seed
+    continued = model.generate(["circle moving left", "circle moving left"], 9, seed=1)
+    real = model._real_clips(["circle moving left"] * 2, 9, seed=1)
+    assert torch.equal(continued[:, 0], real[:, 0]) and not torch.equal(real[0], real[1])
     with pytest.raises(ValueError, match="num_frames=12 is invalid; allowed: 1 .. 9"):
         model.generate(["circle moving left"], 12)
     with pytest.raises(ValueError, match="task='zoom' is invalid"):

@@ -33,7 +33,7 @@ class MagvitModule(pl.LightningModule):
                  text_drop: float = 0.1, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.96),
                  weight_decay: float = 0.045, warmup_steps: int = 200, min_lr_ratio: float = 0.05, steps: int = 12,
                  temperature: float = 1.0, choice_temperature: float = 4.5, guidance: float = 0.0,
-                 token_cache_dir: str | None = None) -> None:
+                 generate_task: str = "generation", token_cache_dir: str | None = None) -> None:
         super().__init__()
         weights = dict(task_weights or {"generation": 1.0})
         unknown = sorted(set(weights) - set(TASKS))
@@ -54,6 +54,8 @@ class MagvitModule(pl.LightningModule):
                              "not fit model=magvit; allowed: loss=magvit_commit")
         from t2vlab.data.magvit_tokens import load_tokenizer
 
+        self.circles = None  # the data set's circles settings: generate_task renders real clips to condition on
+
         self.save_hyperparameters(ignore=["transformer", "loss"])
         self.tokenizer, self.tokenizer_identity = load_tokenizer(tokenizer_ckpt)
         self.latent_shape = self.tokenizer.latent_shape(num_frames, image_size, image_size)
@@ -65,6 +67,20 @@ class MagvitModule(pl.LightningModule):
         self.register_buffer("task_probs", torch.tensor([weights[t] for t in self.task_names]), persistent=False)
         self.padded_frames = 1 + TEMPORAL_FACTOR * (self.latent_shape[0] - 1)
         self.tokens = None  # TokenTable of the training clips, built at fit start
+        self.check_generation("model")
+
+    def check_generation(self, name: str = "generation") -> None:
+        """Generation settings (also changed after training: evaluate.py generation.<key>=, evaluation.variants)."""
+        task = self.hparams.generate_task
+        if task not in TASKS:
+            raise ValueError(f"{name}.generate_task={task!r} is invalid; allowed: {', '.join(TASKS)}")
+
+    def attach_circles(self, settings) -> None:
+        """The circles settings whose real clips a conditional `generate_task` continues or fills in (None for a
+        data set that is not circles)."""
+        from t2vlab.data.circles import CirclesSettings
+
+        self.circles = settings if isinstance(settings, CirclesSettings) else None
 
     # ---------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -180,10 +196,33 @@ class MagvitModule(pl.LightningModule):
 
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
-        """prompts -> videos (B,T,3,H,W) in [0,1], text-to-video in `steps` parallel decoding steps."""
+        """prompts -> videos (B,T,3,H,W) in [0,1] in `steps` parallel decoding steps: text-to-video, or with
+        generate_task=<a conditional task> that task on a real circles clip of each prompt (rendered with the
+        seed), e.g. frame_prediction: the prompted motion continued from a real first frame."""
         self._check_frames(num_frames)
+        task = self.hparams.generate_task
+        if task != "generation":
+            return self.predict(self._real_clips(list(prompts), num_frames, seed), task, list(prompts), seed)
         tokens = self._decode("generation", self._text(list(prompts)), seed)
         return self.tokenizer.detokenize(tokens, num_frames).float()
+
+    def _real_clips(self, prompts: list[str], num_frames: int, seed: int) -> torch.Tensor:
+        """One real circles clip per prompt, (B,T,3,H,W), rendered with `seed` (never the training set's)."""
+        import dataclasses
+
+        from t2vlab.data.circles import generate as render
+
+        if self.circles is None:
+            raise ValueError(f"generate_task={self.hparams.generate_task} continues real circles clips, and this "
+                             "model has no circles settings attached (a run on circles attaches them)")
+        clips = torch.empty(len(prompts), num_frames, 3, self.hparams.image_size, self.hparams.image_size)
+        for k, prompt in enumerate(dict.fromkeys(prompts)):
+            rows = [i for i, p in enumerate(prompts) if p == prompt]
+            s = dataclasses.replace(self.circles, num_videos=len(rows), num_frames=num_frames,
+                                    seed=self.circles.seed + 7919 * (seed + 1) + k)
+            videos, _, _ = render(s, [prompt])
+            clips[rows] = torch.from_numpy(videos).permute(0, 1, 4, 2, 3).float() / 255
+        return clips.to(self.device)
 
     @torch.no_grad()
     def predict(self, video: torch.Tensor, task: str, prompts: list[str] | None = None, seed: int = 0) -> torch.Tensor:

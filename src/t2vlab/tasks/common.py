@@ -36,9 +36,10 @@ def instantiate(node, *args, **kwargs):
         raise
 
 
-def build_model(cfg: DictConfig, vocab: list[str], backbone=None) -> pl.LightningModule:
+def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=None) -> pl.LightningModule:
     """The model group's LightningModule with its loss; sub-networks get the vocabulary size, a Splitter's
-    network gets D and L from the backbone, which is then attached."""
+    network gets D and L from the backbone, which is then attached; a model that renders real clips to
+    condition on (MAGVIT's conditional generate_task) gets the data set's circles settings."""
     loss = instantiate(cfg.loss)
     vocab_size = len(WordTokenizer(vocab))  # includes the padding id
     parts = {name: {"vocab_size": vocab_size}
@@ -50,6 +51,8 @@ def build_model(cfg: DictConfig, vocab: list[str], backbone=None) -> pl.Lightnin
     model = instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
     if backbone is not None and hasattr(model, "attach_backbone"):
         model.attach_backbone(backbone)
+    if datamodule is not None and hasattr(model, "attach_circles"):
+        model.attach_circles(getattr(datamodule, "settings", None))
     return model
 
 

@@ -46,7 +46,7 @@ def load_run(run_dir: str | None, ckpt_path: str | None):
     run, ckpt = locate_run(run_dir, ckpt_path)
     run_cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
     datamodule, backbone = build_data_and_backbone(run_cfg)
-    model = build_model(run_cfg, datamodule.vocab, backbone)
+    model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["state_dict"])
     return run, ckpt, run_cfg, datamodule, model.eval()

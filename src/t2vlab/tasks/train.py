@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> dict:
         experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
         datamodule, backbone = build_data_and_backbone(cfg)
-        model = build_model(cfg, datamodule.vocab, backbone)
+        model = build_model(cfg, datamodule.vocab, backbone, datamodule)
         if callable(getattr(datamodule, "check", None)):  # a real data set's files, before any long work
             datamodule.check()
         variants = _generation_variants(cfg, model)
