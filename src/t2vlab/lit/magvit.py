@@ -17,6 +17,7 @@ import logging
 import pytorch_lightning as pl
 import torch
 
+from t2vlab.lit.schedules import warmup_cosine
 from t2vlab.models.magvit.masking import TASKS, commit_inputs, condition_video, latent_region, pixel_region, random_mask
 from t2vlab.models.magvit.sampling import decode_tokens
 from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
@@ -109,14 +110,7 @@ class MagvitModule(pl.LightningModule):
         h = self.hparams
         opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
         total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
-        warm = min(h.warmup_steps, total // 2)
-
-        def rate(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            done = min(1.0, (step - warm) / max(1, total - warm))
-            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * done)).item())
-
+        rate = warmup_cosine(min(h.warmup_steps, total // 2), total, h.min_lr_ratio)
         return {"optimizer": opt,
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
 

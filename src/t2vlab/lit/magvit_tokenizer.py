@@ -10,13 +10,13 @@ optionally FVD of the reconstructions.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from t2vlab.lit.schedules import warmup_cosine
 from t2vlab.text.tokenizer import WordTokenizer
 
 
@@ -58,16 +58,10 @@ class TokenizerModule(pl.LightningModule):
         total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
         if self.adversarial:  # max_steps counts both optimisers' steps after the adversarial start
             total = max(1, total // 2)
-        warm = min(h.warmup_steps, total // 2)
-
-        def rate(step: int) -> float:  # warm-up, then cosine down to min_lr_ratio; small steps place edges exactly
-            if step < warm:
-                return (step + 1) / warm
-            done = min(1.0, (step - warm) / max(1, total - warm))
-            return h.min_lr_ratio + (1 - h.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * done))
-
+        # warm-up, then cosine down to min_lr_ratio: small steps at the end place the edges exactly
+        rate = warmup_cosine(min(h.warmup_steps, total // 2), total, h.min_lr_ratio)
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, rate)]
-        if not self.discriminator:
+        if self.discriminator is None:
             return [opt], schedulers
         opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=h.lr_d, betas=(0.0, 0.99))
         return [opt, opt_d], schedulers

@@ -17,12 +17,11 @@ Targets are always start + (img_t - img_s). Accuracy = cosine(predicted, true em
 
 from __future__ import annotations
 
-import math
-
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from t2vlab.lit.schedules import warmup_cosine
 from t2vlab.models.splitter.rotation import soft_rotate
 
 MODES = ("step", "regression")
@@ -83,13 +82,7 @@ class SplitterModule(pl.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
-        warm = min(self.hparams.warmup_steps, total // 2)
-
-        def rate(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
+        rate = warmup_cosine(min(self.hparams.warmup_steps, total // 2), total, 0.05)
         return {"optimizer": opt,
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
 
