@@ -3,7 +3,7 @@
 Causal in time: every temporal kernel looks only at the current and earlier frames (padding on the past
 side, the first frame repeated), so the first frame is encoded alone, and 1 + 4k frames map to 1 + k latent
 frames (two stride-2 causal stages). Latent frame j >= 1 depends on frames <= 4j only. Space: a `patch`
-space-to-depth fold, then stride-2 stages (2 x 2 x 2 = 8x by default). A 16-frame clip is padded to 17 by
+space-to-depth fold, then stride-2 stages (2 x 2^3 = 16x by default: 64x64 frames give 4x4 latents). A 16-frame clip is padded to 17 by
 repeating its last frame, and the reconstruction is cut back to 16.
 
 Shapes: video (B,T,C,H,W) in [0,1] (the project's convention), latents (B,d,t,h,w), token ids (B,t,h,w).
@@ -159,7 +159,7 @@ class VideoTokenizer(nn.Module):
     """Video (B,T,3,H,W) in [0,1] <-> token ids (B,t,h,w); T = 1 + 4k (or 4k, padded by one frame),
     H and W multiples of 2^downsample."""
 
-    def __init__(self, channels: int = 16, multipliers: tuple[int, ...] = (2, 3, 6), patch: int = 2,
+    def __init__(self, channels: int = 32, multipliers: tuple[int, ...] = (1, 2, 4, 4), patch: int = 2,
                  latent_dim: int = 10, codebook_size: int = 1024, quantizer: str = "lfq", entropy_weight: float = 0.1,
                  commitment_weight: float = 0.25, fsq_levels: list[int] | None = None, blocks: int = 1) -> None:
         super().__init__()
