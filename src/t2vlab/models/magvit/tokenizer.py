@@ -3,8 +3,8 @@
 Causal in time: every temporal kernel looks only at the current and earlier frames (padding on the past
 side, the first frame repeated), so the first frame is encoded alone, and 1 + 4k frames map to 1 + k latent
 frames (two stride-2 causal stages). Latent frame j >= 1 depends on frames <= 4j only. Space: a `patch`
-space-to-depth fold, then stride-2 stages (2 x 2^3 = 16x by default: 64x64 frames give 4x4 latents). A 16-frame clip is padded to 17 by
-repeating its last frame, and the reconstruction is cut back to 16.
+space-to-depth fold, then stride-2 stages (2 x 2^3 = 16x by default: 64x64 frames give 4x4 latents).
+A 16-frame clip is padded to 17 by repeating its last frame, and the reconstruction is cut back to 16.
 
 Shapes: video (B,T,C,H,W) in [0,1] (the project's convention), latents (B,d,t,h,w), token ids (B,t,h,w).
 The quantizer is LFQ (codebook 2^d, no lookup), FSQ or a classic VQ from vector-quantize-pytorch.
