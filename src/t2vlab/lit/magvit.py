@@ -12,8 +12,6 @@ region unchanged, the rest generated.
 
 from __future__ import annotations
 
-import logging
-
 import pytorch_lightning as pl
 import torch
 
@@ -22,8 +20,6 @@ from t2vlab.models.magvit.masking import TASKS, commit_inputs, condition_video, 
 from t2vlab.models.magvit.sampling import decode_tokens
 from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
 from t2vlab.text.tokenizer import WordTokenizer
-
-log = logging.getLogger(__name__)
 
 
 class MagvitModule(pl.LightningModule):
@@ -124,7 +120,7 @@ class MagvitModule(pl.LightningModule):
 
     def _region(self, task: str) -> torch.Tensor:
         """(N,) bool: latent positions inside the task's condition region."""
-        _, H, W = self.hparams.num_frames, self.hparams.image_size, self.hparams.image_size
+        H = W = self.hparams.image_size
         region = latent_region(task, self.padded_frames, H, W, self.tokenizer.spatial_factor, TEMPORAL_FACTOR,
                                self.hparams.cond_frames)
         return region.flatten().to(self.device)
