@@ -85,11 +85,12 @@ def build_token_table(tokenizer, identity: str, dataset: Dataset, dataset_key: s
     count = (len(dataset) + shard_size - 1) // shard_size
     ids: list[str] = []
     tokens: list[torch.Tensor] = []
-    todo = [i for i in range(count) if shards.done(i) is None]
+    done = [shards.done(i) for i in range(count)]  # each shard checksummed once
+    todo = sum(meta is None for meta in done)
     if todo:
-        log.info("tokenizing %d clips into %s (%d of %d shards)", len(dataset), shards.folder, len(todo), count)
+        log.info("tokenizing %d clips into %s (%d of %d shards)", len(dataset), shards.folder, todo, count)
     for i in track(range(count), description="tokenizing clips", disable=not todo):
-        meta = shards.done(i)
+        meta = done[i]
         if meta is None:
             part = torch.utils.data.Subset(dataset, range(i * shard_size, min(len(dataset), (i + 1) * shard_size)))
             shard_ids, shard_tokens = [], []
