@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import compose_cfg
 
+from t2vlab.hardware import inference_autocast
 from t2vlab.models.magvit.masking import TASKS, pixel_region
 from t2vlab.tasks.common import build_data_and_backbone, build_model
 from t2vlab.tasks.evaluate import evaluate
@@ -59,6 +60,30 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
     assert shards[0].stat().st_mtime_ns == stamp
 
 
+def test_the_cache_holds_each_tasks_condition_tokens(tokenizer_run, tmp_path):
+    from t2vlab.data.magvit_tokens import build_token_table, load_tokenizer
+    from t2vlab.models.magvit.masking import condition_video
+
+    tokenizer, identity = load_tokenizer(tokenizer_run)
+    videos = torch.rand(5, 9, 3, 32, 32)
+    clips = [{"video": v, "id": f"clip{i}", "text": "circle moving left"} for i, v in enumerate(videos)]
+    tasks = {t: (lambda v, t=t: condition_video(v, t, cond_frames=2)) for t in ("frame_prediction", "inpaint_central")}
+    table = build_token_table(tokenizer, identity, clips, "tiny", tmp_path, tasks, "cond_frames=2", batch_size=2,
+                              shard_size=3)
+    order = ["clip4", "clip0"]
+    with inference_autocast("cpu"):  # the precision the cache is built in
+        torch.testing.assert_close(table(order), tokenizer.tokenize(videos[[4, 0]]))
+        for task, make in tasks.items():
+            torch.testing.assert_close(table.condition(task, order), tokenizer.tokenize(make(videos[[4, 0]])))
+    with pytest.raises(KeyError, match="no condition tokens.*cached: \\['frame_prediction', 'inpaint_central'\\]"):
+        table.condition("outpaint_central", order)
+    # other tasks or another cond_frames are another cache; the same ones read the shards back
+    again = build_token_table(tokenizer, identity, clips, "tiny", tmp_path, tasks, "cond_frames=2", shard_size=3)
+    assert torch.equal(again.conditions["inpaint_central"], table.conditions["inpaint_central"])
+    build_token_table(tokenizer, identity, clips, "tiny", tmp_path, {}, "", shard_size=3)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2
+
+
 def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, tmp_path):
     cfg = _magvit_cfg(tokenizer_run, tmp_path / "run")
     datamodule, _ = build_data_and_backbone(cfg)
@@ -105,3 +130,20 @@ def test_evaluate_measures_a_tokenizer_run(tokenizer_run, tmp_path):
     assert report["metrics"]["tokenizer/eval_clips"] == 6
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert written["metrics"]["tokenizer/psnr"] == pytest.approx(report["metrics"]["tokenizer/psnr"])
+
+
+def test_the_task_ablation_grid_is_eight_task_mixes_with_the_spatial_tasks_tied():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = compose_cfg("train", ["experiment=magvit_task_ablation"]).hydra.sweeper.params
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    mixes = set()
+    for job in jobs:
+        weights = compose_cfg("train", ["experiment=magvit_task_ablation", *job]).model.task_weights
+        assert weights.generation == 1.0 and set(weights) == set(TASKS)
+        spatial = {weights[t] for t in TASKS if t.startswith(("outpaint", "inpaint"))}
+        assert len(spatial) == 1  # swept as one
+        mixes.add((weights.frame_prediction, weights.frame_interpolation, spatial.pop()))
+    assert mixes == {(p, i, s) for p in (0, 0.5) for i in (0, 0.25) for s in (0, 0.25)}

@@ -1,12 +1,18 @@
 """The MAGVIT transformer's inputs: a frozen tokenizer loaded from a tokenizer run, and the training clips'
-token ids, computed once per (tokenizer checkpoint, data set) and cached as int32 shards under
-data/cache/magvit_tokens/<key>/ (checksummed, written atomically; an interrupted build resumes)."""
+token ids, computed once per (tokenizer checkpoint, data set, conditional tasks) and cached as int32 shards under
+data/cache/magvit_tokens/<key>/ (checksummed, written atomically; an interrupted build resumes).
+
+Besides each clip's own tokens a shard holds, per conditional task, the tokens of the clip's padded visible part
+(COMMIT's condition tokens). They are fixed for a clip and a task, and computing them on every training step
+costs more than the transformer's own step, so they are computed once with the clip's tokens and reused by every
+transformer run on the same tokenizer (an ablation grid included)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -61,44 +67,70 @@ def load_tokenizer(path: str | Path) -> tuple[torch.nn.Module, str]:
 
 
 class TokenTable:
-    """Token ids (N,t,h,w) of a data set's clips, looked up by clip id."""
+    """Token ids (N,t,h,w) of a data set's clips and of their condition videos per task, looked up by clip id."""
 
-    def __init__(self, ids: list[str], tokens: torch.Tensor) -> None:
+    def __init__(self, ids: list[str], tokens: torch.Tensor, conditions: dict[str, torch.Tensor] | None = None) -> None:
         self.rows = {clip: i for i, clip in enumerate(ids)}
         self.tokens = tokens
+        self.conditions = conditions or {}
 
-    def __call__(self, clip_ids: list[str]) -> torch.Tensor:
+    def _rows(self, clip_ids: list[str]) -> list[int]:
         missing = [c for c in clip_ids if c not in self.rows]
         if missing:
             raise KeyError(f"clips {missing[:3]} are not in the token cache")
-        return self.tokens[[self.rows[c] for c in clip_ids]].long()
+        return [self.rows[c] for c in clip_ids]
+
+    def __call__(self, clip_ids: list[str]) -> torch.Tensor:
+        return self.tokens[self._rows(clip_ids)].long()
+
+    def condition(self, task: str, clip_ids: list[str]) -> torch.Tensor:
+        """The tokens of the clips' condition videos for `task` (B,t,h,w)."""
+        if task not in self.conditions:
+            raise KeyError(f"task {task!r} has no condition tokens in the cache; cached: {sorted(self.conditions)}")
+        return self.conditions[task][self._rows(clip_ids)].long()
 
 
 @torch.no_grad()
 def build_token_table(tokenizer, identity: str, dataset: Dataset, dataset_key: str, cache_dir: str | Path,
-                      batch_size: int = 32, shard_size: int = 2048) -> TokenTable:
-    """Tokenize every clip of `dataset` once ({"video", "id"} items) into cached int32 shards, or read them back."""
-    key = hashlib.sha256(json.dumps([identity, dataset_key, len(dataset), shard_size]).encode()).hexdigest()[:16]
+                      conditions: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+                      conditions_key: str = "", batch_size: int = 32, shard_size: int = 512) -> TokenTable:
+    """Tokenize every clip of `dataset` once ({"video", "id"} items) into cached int32 shards, or read them back.
+
+    `conditions` maps a task to the function that turns clips (B,T,3,H,W) into its condition videos; their tokens
+    are cached beside the clips'. `conditions_key` names what those functions depend on (e.g. cond_frames)."""
+    conditions = conditions or {}
+    tasks = sorted(conditions)
+    key = hashlib.sha256(json.dumps([identity, dataset_key, len(dataset), shard_size, tasks, conditions_key]
+                                    ).encode()).hexdigest()[:16]
     shards = ShardFiles(Path(cache_dir) / key)
-    shards.write_manifest({"tokenizer": identity, "dataset": dataset_key, "clips": len(dataset)})
+    shards.write_manifest({"tokenizer": identity, "dataset": dataset_key, "clips": len(dataset),
+                           "condition_tasks": tasks, "conditions_key": conditions_key})
     device = next(tokenizer.parameters()).device
     count = (len(dataset) + shard_size - 1) // shard_size
+    names = ["tokens", *(f"condition/{t}" for t in tasks)]
     ids: list[str] = []
-    tokens: list[torch.Tensor] = []
+    parts: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     done = [shards.done(i) for i in range(count)]  # each shard checksummed once
     todo = sum(meta is None for meta in done)
     if todo:
-        log.info("tokenizing %d clips into %s (%d of %d shards)", len(dataset), shards.folder, todo, count)
+        log.info("tokenizing %d clips%s into %s (%d of %d shards)", len(dataset),
+                 f" and their condition videos for {len(tasks)} tasks" if tasks else "", shards.folder, todo, count)
     for i in track(range(count), description="tokenizing clips", disable=not todo):
         meta = done[i]
         if meta is None:
             part = torch.utils.data.Subset(dataset, range(i * shard_size, min(len(dataset), (i + 1) * shard_size)))
-            shard_ids, shard_tokens = [], []
+            shard_ids, shard = [], {n: [] for n in names}
             with inference_autocast(device):
                 for batch in DataLoader(part, batch_size=batch_size, collate_fn=collate):
-                    shard_tokens.append(tokenizer.tokenize(batch["video"].to(device)).cpu().to(torch.int32))
+                    video = batch["video"].to(device)
+                    shard["tokens"].append(tokenizer.tokenize(video).cpu().to(torch.int32))
+                    for t in tasks:
+                        shard[f"condition/{t}"].append(tokenizer.tokenize(conditions[t](video)).cpu().to(torch.int32))
                     shard_ids += batch["id"]
-            meta = shards.write(i, {"tokens": torch.cat(shard_tokens)}, {"ids": shard_ids})
+            meta = shards.write(i, {n: torch.cat(v) for n, v in shard.items()}, {"ids": shard_ids})
         ids += meta["ids"]
-        tokens.append(load_file(str(shards.shard_path(i)))["tokens"])
-    return TokenTable(ids, torch.cat(tokens))
+        loaded = load_file(str(shards.shard_path(i)))
+        for n in names:
+            parts[n].append(loaded[n])
+    return TokenTable(ids, torch.cat(parts["tokens"]),
+                      {t: torch.cat(parts[f"condition/{t}"]) for t in tasks})

@@ -1,7 +1,8 @@
 """The thin LightningModule of MAGVIT's stage 2: a masked token transformer over a frozen tokenizer.
 
 Training (COMMIT): each clip of a batch draws a task by `task_weights`; the visible part of a conditional
-task's clip is padded to a full video and tokenized into condition tokens; a cosine-scheduled random mask
+task's clip is padded to a full video and tokenized into condition tokens (once per clip and task, cached with
+the clips' own tokens); a cosine-scheduled random mask
 hides latent tokens, those inside the task's condition region showing the condition token instead of
 [MASK]; cross-entropy against the real clip's tokens (cached once per tokenizer and data set), logged as
 its mask / refine / recons parts. Prompts are dropped now and then (`text_drop`), so generation can use
@@ -11,6 +12,8 @@ region unchanged, the rest generated.
 """
 
 from __future__ import annotations
+
+import functools
 
 import pytorch_lightning as pl
 import torch
@@ -95,7 +98,11 @@ class MagvitModule(pl.LightningModule):
         key = f"{type(dm).__name__}-{getattr(dm.settings, 'key', lambda: '')()}"
         cache = self.hparams.token_cache_dir or "data/cache/magvit_tokens"
         self.tokenizer.to(self.device)
-        self.tokens = build_token_table(self.tokenizer, self.tokenizer_identity, dm.train_set, key, cache)
+        cf = self.hparams.cond_frames
+        conditions = {t: functools.partial(condition_video, task=t, cond_frames=cf)
+                      for t in self.task_names if t != "generation"}
+        self.tokens = build_token_table(self.tokenizer, self.tokenizer_identity, dm.train_set, key, cache,
+                                        conditions, conditions_key=f"cond_frames={cf}")
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -131,8 +138,7 @@ class MagvitModule(pl.LightningModule):
 
     # ---------------------------------------------------------------- training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        video = batch["video"][:, : self.hparams.num_frames]
-        B = len(video)
+        B = len(batch["id"])
         targets = self.tokens(batch["id"]).to(self.device).flatten(1)  # (B,N)
         choice = torch.multinomial(self.task_probs, B, replacement=True).to(self.device)  # index into task_names
         cond = targets.clone()
@@ -141,7 +147,7 @@ class MagvitModule(pl.LightningModule):
             rows = (choice == k).nonzero().flatten()
             if task == "generation" or len(rows) == 0:
                 continue
-            cond[rows] = self._condition_tokens(video[rows], task)
+            cond[rows] = self.tokens.condition(task, [batch["id"][i] for i in rows.tolist()]).to(self.device).flatten(1)
             region[rows] = self._region(task)
         mask = random_mask(B, targets.shape[1], device=self.device)
         inputs, kinds = commit_inputs(targets, cond, region, mask, self.net.mask_id)
