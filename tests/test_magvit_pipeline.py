@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import compose_cfg
 
@@ -147,3 +148,37 @@ def test_the_task_ablation_grid_is_eight_task_mixes_with_the_spatial_tasks_tied(
         assert len(spatial) == 1  # swept as one
         mixes.add((weights.frame_prediction, weights.frame_interpolation, spatial.pop()))
     assert mixes == {(p, i, s) for p in (0, 0.5) for i in (0, 0.25) for s in (0, 0.25)}
+
+
+def test_the_adversarial_term_trains_a_gan_family_discriminator_beside_the_tokenizer(tmp_path):
+    disc = ("model.discriminator={_target_:t2vlab.models.gan.video.VideoDiscriminator,image_size:32,render_size:16,"
+            "base_channels:8,features:32}")
+
+    def run(name: str, weight: float) -> tuple[dict, dict]:
+        cfg = compose_cfg("train", ["experiment=magvit_tokenizer_circles", "debug=fast", "logger=none",
+                                    "print_config=false", *TINY_TOKENIZER, disc, f"loss.adversarial_weight={weight}",
+                                    "loss.adversarial_start=2", "trainer.max_steps=8",
+                                    "loss.gan={_target_:t2vlab.models.gan.losses.GANHingeLoss}"], tmp_path / name)
+        pl.seed_everything(cfg.seed, workers=True)  # as train() does: the run's initial weights
+        datamodule, _ = build_data_and_backbone(cfg)
+        before = build_model(cfg, datamodule.vocab, None, datamodule).discriminator.state_dict()
+        train(cfg)
+        state = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        return before, {k.removeprefix("discriminator."): v for k, v in state.items() if k.startswith("discriminator.")}
+
+    before, after = run("off", 0.0)  # the control: a discriminator that is never stepped keeps its initial weights
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    before, after = run("run", 0.1)
+    assert any(not torch.equal(after[k], before[k]) for k in before)  # its optimiser stepped
+    rows = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    logged = [r for r in rows if "train/adversarial_d" in r]
+    assert logged and all(r["step"] > 2 for r in logged)  # on from adversarial_start, not before
+    assert all(torch.isfinite(torch.tensor([r["train/adversarial_g"], r["train/adversarial_d"]])).all() for r in logged)
+
+
+def test_a_relativistic_gan_loss_is_refused_by_name():
+    from t2vlab.models.gan.losses import GANR3Loss
+    from t2vlab.models.magvit.losses import TokenizerLoss
+
+    with pytest.raises(ValueError, match="GANR3Loss is relativistic.*allowed: .*GANHingeLoss"):
+        TokenizerLoss(adversarial_weight=0.1, gan=GANR3Loss())

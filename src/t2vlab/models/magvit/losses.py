@@ -27,6 +27,9 @@ class TokenizerLoss:
         if adversarial_weight > 0 and gan is None:
             raise ValueError(f"loss.adversarial_weight={adversarial_weight} needs loss.gan (a GAN-family loss, "
                              "e.g. t2vlab.models.gan.losses.GANHingeLoss); allowed: adversarial_weight=0 without one")
+        if getattr(gan, "relativistic", False):  # its generator loss needs real logits and gradient penalties
+            raise ValueError(f"loss.gan={type(gan).__name__} is relativistic, which the tokenizer's adversarial term "
+                             "does not support; allowed: t2vlab.models.gan.losses.GANHingeLoss or GANBCELoss")
         self.l1_weight, self.l2_weight = l1_weight, l2_weight
         self.adversarial_weight, self.adversarial_start, self.gan = adversarial_weight, adversarial_start, gan
 
