@@ -39,6 +39,7 @@ def tokenizer_run(tmp_path_factory) -> Path:
         assert metrics[key] is not None
     assert metrics["tokenizer/latent_shape"] == "3x4x4" and metrics["tokenizer/bits_per_clip"] == 3 * 16 * 6
     assert 0 < metrics["tokenizer/codes_used"] <= 1 and 1 <= metrics["tokenizer/perplexity"] <= 64
+    assert 0 <= metrics["tokenizer/reconstruction_motion_acc/seen_all"] <= 1  # the tracker on its reconstructions
     assert list((out / "samples" / "reconstructions").glob("*.gif"))
     return out
 

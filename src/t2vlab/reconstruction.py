@@ -1,5 +1,6 @@
 """A tokenizer measured on held-out circles clips: reconstruction PSNR and SSIM (the evaluation suite's
-metrics), codebook usage, bits per clip, and optionally FVD of the reconstructions against the originals."""
+metrics), codebook usage, bits per clip, the motion accuracy of the reconstructions (the ceiling of a
+transformer generating its tokens), and optionally FVD of the reconstructions against the originals."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from t2vlab.data.circles import CirclesSettings, generate
 from t2vlab.hardware import inference_autocast
+from t2vlab.metrics.circles import motion_accuracy, summarize
 from t2vlab.metrics.codebook import codebook_usage
 from t2vlab.metrics.image import PSNR, SSIM
 from t2vlab.metrics.result import MetricUnavailable
@@ -20,11 +22,12 @@ from t2vlab.metrics.result import MetricUnavailable
 log = logging.getLogger(__name__)
 
 
-def heldout_clips(settings, num_clips: int, seed: int, prompts: list[str]) -> torch.Tensor:
-    """num_clips circles clips (N,T,3,H,W) in [0,1], rendered with a seed the training set does not use."""
+def heldout_clips(settings, num_clips: int, seed: int, prompts: list[str]) -> tuple[torch.Tensor, list[str]]:
+    """num_clips circles clips (N,T,3,H,W) in [0,1], rendered with a seed the training set does not use, and
+    their prompts."""
     s = dataclasses.replace(settings, seed=seed, num_videos=num_clips)
-    videos, _, _ = generate(s, prompts)
-    return torch.from_numpy(videos).permute(0, 1, 4, 2, 3).float() / 255
+    videos, clip_prompts, _ = generate(s, prompts)
+    return torch.from_numpy(videos).permute(0, 1, 4, 2, 3).float() / 255, list(clip_prompts)
 
 
 @torch.no_grad()
@@ -50,7 +53,7 @@ def tokenizer_report(tokenizer, datamodule, num_clips: int, seed: int, fvd: bool
     if seed == settings.seed:
         raise ValueError(f"model.eval_seed={seed} is the training set's seed; allowed: any other seed")
     tokenizer.eval()
-    videos = heldout_clips(settings, num_clips, seed, datamodule.prompts + datamodule.holdout_prompts)
+    videos, prompts = heldout_clips(settings, num_clips, seed, datamodule.prompts + datamodule.holdout_prompts)
     start = time.perf_counter()
     recons, ids = reconstruct(tokenizer, videos)
     seconds = time.perf_counter() - start
@@ -66,6 +69,9 @@ def tokenizer_report(tokenizer, datamodule, num_clips: int, seed: int, fvd: bool
                "tokenizer/tokens_per_clip": tokens, "tokenizer/bits_per_clip": tokens * math.log2(K),
                "tokenizer/latent_shape": "x".join(map(str, ids.shape[1:])), "tokenizer/eval_clips": num_clips,
                "tokenizer/eval_seed": seed, "tokenizer/clips_per_second": num_clips / seconds}
+    background = tuple(c / 255 for c in settings.background)
+    motion = summarize(motion_accuracy(recons, prompts, background), datamodule.prompts)
+    metrics |= {f"tokenizer/reconstruction_{k}": v for k, v in motion.items()}
     if fvd:
         metrics |= _fvd(recons, videos, datamodule)
     if out_dir is not None:
