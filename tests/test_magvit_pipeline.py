@@ -55,11 +55,11 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
     assert 0 <= metrics["motion_acc/seen_all"] <= 1
     assert 0 <= metrics["frame_prediction/motion_acc/seen_all"] <= 1  # the experiment's frame-prediction variant
     shards = list((tmp_path / "cache" / "magvit_tokens").glob("*/shard-*.safetensors"))
-    assert len(shards) == 1  # 64 clips, one shard
-    # a second run reads the cache: the shard is not rewritten
-    stamp = shards[0].stat().st_mtime_ns
+    assert len(shards) == 7  # 64 clips, one shard: of their tokens, and of each conditional task's condition tokens
+    # a second run reads the cache: no shard is rewritten
+    stamps = [s.stat().st_mtime_ns for s in shards]
     train(_magvit_cfg(tokenizer_run, tmp_path / "run2", f"paths.cache_dir={tmp_path / 'cache'}"))
-    assert shards[0].stat().st_mtime_ns == stamp
+    assert [s.stat().st_mtime_ns for s in shards] == stamps
 
 
 def test_the_cache_holds_each_tasks_condition_tokens(tokenizer_run, tmp_path):
@@ -79,11 +79,15 @@ def test_the_cache_holds_each_tasks_condition_tokens(tokenizer_run, tmp_path):
             torch.testing.assert_close(table.condition(task, order), tokenizer.tokenize(make(videos[[4, 0]])))
     with pytest.raises(KeyError, match="no condition tokens.*cached: \\['frame_prediction', 'inpaint_central'\\]"):
         table.condition("outpaint_central", order)
-    # other tasks or another cond_frames are another cache; the same ones read the shards back
+    # the same tasks read the shards back; a run without conditions shares the clips' folder
     again = build_token_table(tokenizer, identity, clips, "tiny", tmp_path, tasks, "cond_frames=2", shard_size=3)
     assert torch.equal(again.conditions["inpaint_central"], table.conditions["inpaint_central"])
+    stamps = {f: f.stat().st_mtime_ns for f in tmp_path.glob("*/shard-*")}
     build_token_table(tokenizer, identity, clips, "tiny", tmp_path, {}, "", shard_size=3)
-    assert len(list(tmp_path.glob("*/manifest.json"))) == 2
+    build_token_table(tokenizer, identity, clips, "tiny", tmp_path, {"inpaint_central": tasks["inpaint_central"]},
+                      "cond_frames=2", shard_size=3)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 3  # the clips, and one folder per task
+    assert {f: f.stat().st_mtime_ns for f in tmp_path.glob("*/shard-*")} == stamps  # nothing rebuilt
 
 
 def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, tmp_path):

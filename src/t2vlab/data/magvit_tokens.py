@@ -96,41 +96,51 @@ def build_token_table(tokenizer, identity: str, dataset: Dataset, dataset_key: s
                       conditions_key: str = "", batch_size: int = 32, shard_size: int = 512) -> TokenTable:
     """Tokenize every clip of `dataset` once ({"video", "id"} items) into cached int32 shards, or read them back.
 
-    `conditions` maps a task to the function that turns clips (B,T,3,H,W) into its condition videos; their tokens
-    are cached beside the clips'. `conditions_key` names what those functions depend on (e.g. cond_frames)."""
+    `conditions` maps a task to the function that turns clips (B,T,3,H,W) into its condition videos;
+    `conditions_key` names what those functions depend on (e.g. cond_frames). The clips' tokens and each task's
+    condition tokens are cached in folders of their own, so runs that train different task mixes on the same
+    clips share what they have in common."""
     conditions = conditions or {}
     tasks = sorted(conditions)
-    key = hashlib.sha256(json.dumps([identity, dataset_key, len(dataset), shard_size, tasks, conditions_key]
-                                    ).encode()).hexdigest()[:16]
-    shards = ShardFiles(Path(cache_dir) / key)
-    shards.write_manifest({"tokenizer": identity, "dataset": dataset_key, "clips": len(dataset),
-                           "condition_tasks": tasks, "conditions_key": conditions_key})
+    base = [identity, dataset_key, len(dataset), shard_size]
+    folders = {None: ShardFiles(Path(cache_dir) / _key(base))}
+    folders |= {t: ShardFiles(Path(cache_dir) / _key([*base, t, conditions_key])) for t in tasks}
+    for task, shards in folders.items():
+        shards.write_manifest({"tokenizer": identity, "dataset": dataset_key, "clips": len(dataset),
+                               "tokens": "clips" if task is None else f"condition videos of {task}",
+                               **({"conditions_key": conditions_key} if task else {})})
     device = next(tokenizer.parameters()).device
     count = (len(dataset) + shard_size - 1) // shard_size
-    names = ["tokens", *(f"condition/{t}" for t in tasks)]
-    ids: list[str] = []
-    parts: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    done = [shards.done(i) for i in range(count)]  # each shard checksummed once
-    todo = sum(meta is None for meta in done)
+    done = {t: [shards.done(i) for i in range(count)] for t, shards in folders.items()}  # each checksummed once
+    todo = sum(meta is None for metas in done.values() for meta in metas)
     if todo:
         log.info("tokenizing %d clips%s into %s (%d of %d shards)", len(dataset),
-                 f" and their condition videos for {len(tasks)} tasks" if tasks else "", shards.folder, todo, count)
+                 f" and their condition videos for {', '.join(tasks)}" if tasks else "", Path(cache_dir), todo,
+                 count * len(folders))
+    ids: list[str] = []
+    parts: dict[str | None, list[torch.Tensor]] = {t: [] for t in folders}
     for i in track(range(count), description="tokenizing clips", disable=not todo):
-        meta = done[i]
-        if meta is None:
+        missing = [t for t in folders if done[t][i] is None]
+        if missing:
             part = torch.utils.data.Subset(dataset, range(i * shard_size, min(len(dataset), (i + 1) * shard_size)))
-            shard_ids, shard = [], {n: [] for n in names}
+            shard_ids, shard = [], {t: [] for t in missing}
             with inference_autocast(device):
                 for batch in DataLoader(part, batch_size=batch_size, collate_fn=collate):
                     video = batch["video"].to(device)
-                    shard["tokens"].append(tokenizer.tokenize(video).cpu().to(torch.int32))
-                    for t in tasks:
-                        shard[f"condition/{t}"].append(tokenizer.tokenize(conditions[t](video)).cpu().to(torch.int32))
+                    for t in missing:
+                        shown = video if t is None else conditions[t](video)
+                        shard[t].append(tokenizer.tokenize(shown).cpu().to(torch.int32))
                     shard_ids += batch["id"]
-            meta = shards.write(i, {n: torch.cat(v) for n, v in shard.items()}, {"ids": shard_ids})
-        ids += meta["ids"]
-        loaded = load_file(str(shards.shard_path(i)))
-        for n in names:
-            parts[n].append(loaded[n])
-    return TokenTable(ids, torch.cat(parts["tokens"]),
-                      {t: torch.cat(parts[f"condition/{t}"]) for t in tasks})
+            for t in missing:
+                done[t][i] = folders[t].write(i, {"tokens": torch.cat(shard[t])}, {"ids": shard_ids})
+        ids += done[None][i]["ids"]
+        for t, shards in folders.items():
+            if done[t][i]["ids"] != done[None][i]["ids"]:
+                raise RuntimeError(f"{shards.folder}: shard {i} holds other clips than {folders[None].folder}; "
+                                   "delete both folders to rebuild them")
+            parts[t].append(load_file(str(shards.shard_path(i)))["tokens"])
+    return TokenTable(ids, torch.cat(parts[None]), {t: torch.cat(parts[t]) for t in tasks})
+
+
+def _key(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
