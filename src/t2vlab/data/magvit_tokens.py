@@ -1,11 +1,12 @@
 """The MAGVIT transformer's inputs: a frozen tokenizer loaded from a tokenizer run, and the training clips'
-token ids, computed once per (tokenizer checkpoint, data set, conditional tasks) and cached as int32 shards under
+token ids, computed once per (tokenizer checkpoint, data set) and cached as int32 shards under
 data/cache/magvit_tokens/<key>/ (checksummed, written atomically; an interrupted build resumes).
 
-Besides each clip's own tokens a shard holds, per conditional task, the tokens of the clip's padded visible part
-(COMMIT's condition tokens). They are fixed for a clip and a task, and computing them on every training step
-costs more than the transformer's own step, so they are computed once with the clip's tokens and reused by every
-transformer run on the same tokenizer (an ablation grid included)."""
+Beside the clips' own tokens, each conditional task has a folder with the tokens of every clip's padded visible
+part (COMMIT's condition tokens). They are fixed for a clip and a task, and computing them on every training
+step cost more than the transformer's own step, so they are computed once and read back by every transformer
+run on the same tokenizer and clips, whatever its task mix (an ablation grid's jobs share them).
+"""
 
 from __future__ import annotations
 
