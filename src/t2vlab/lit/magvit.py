@@ -70,7 +70,7 @@ class MagvitModule(pl.LightningModule):
         self.check_generation("model")
 
     def check_generation(self, name: str = "generation") -> None:
-        """Generation settings (also changed after training: evaluate.py generation.<key>=, evaluation.variants)."""
+        """Generation settings (also changed after training: evaluate.py +generation.<key>=, evaluation.variants)."""
         task = self.hparams.generate_task
         if task not in TASKS:
             raise ValueError(f"{name}.generate_task={task!r} is invalid; allowed: {', '.join(TASKS)}")
@@ -206,18 +206,16 @@ class MagvitModule(pl.LightningModule):
         """One real circles clip per prompt, (B,T,3,H,W), rendered with `seed` (never the training set's)."""
         import dataclasses
 
-        from t2vlab.data.circles import generate as render
+        from t2vlab.reconstruction import heldout_clips
 
         if self.circles is None:
             raise ValueError(f"generate_task={self.hparams.generate_task} continues real circles clips, and this "
                              "model has no circles settings attached (a run on circles attaches them)")
+        settings = dataclasses.replace(self.circles, num_frames=num_frames)
         clips = torch.empty(len(prompts), num_frames, 3, self.hparams.image_size, self.hparams.image_size)
         for k, prompt in enumerate(dict.fromkeys(prompts)):
             rows = [i for i, p in enumerate(prompts) if p == prompt]
-            s = dataclasses.replace(self.circles, num_videos=len(rows), num_frames=num_frames,
-                                    seed=self.circles.seed + 7919 * (seed + 1) + k)
-            videos, _, _ = render(s, [prompt])
-            clips[rows] = torch.from_numpy(videos).permute(0, 1, 4, 2, 3).float() / 255
+            clips[rows] = heldout_clips(settings, len(rows), self.circles.seed + 7919 * (seed + 1) + k, [prompt])[0]
         return clips.to(self.device)
 
     @torch.no_grad()
