@@ -102,31 +102,3 @@ def test_codebook_usage():
     assert usage["codes_used"] == 0.5 and usage["codes_used_count"] == 4
     assert abs(usage["perplexity"] - 4) < 1e-9 and abs(usage["entropy_bits"] - 2) < 1e-9
     assert codebook_usage(torch.zeros(10, dtype=torch.long), 8)["perplexity"] == 1.0
-
-
-@pytest.mark.parametrize(("frames", "train_frames", "window"),
-                         [(16, 8, 8), (16, 9, 8), (16, 12, 12), (16, 4, 4), (16, None, 16), (16, 20, 16), (9, 8, 5)])
-def test_training_windows_end_like_the_clips(frames, train_frames, window):
-    # a 16-frame clip is padded to 17: its last latent frame holds 3 real frames and a repeat. A window only trains
-    # that group if it has the clip's length mod 4 (8 pads to 9 the same way; 9 is never padded).
-    from types import SimpleNamespace
-
-    from t2vlab.lit.magvit_tokenizer import TokenizerModule
-
-    module = SimpleNamespace(hparams=SimpleNamespace(train_frames=train_frames))
-    video = torch.arange(frames, dtype=torch.float).view(1, frames, 1, 1, 1).expand(2, -1, 3, 4, 4)
-    torch.manual_seed(0)
-    out = TokenizerModule._window(module, video)
-    assert out.shape[1] == window and (frames - window) % 4 == 0
-    first = int(out[0, 0, 0, 0, 0])
-    assert torch.equal(out, video[:, first:first + window])  # one contiguous window, the same for the batch
-
-
-def test_a_training_window_too_short_to_end_like_the_clips_is_refused():
-    from types import SimpleNamespace
-
-    from t2vlab.lit.magvit_tokenizer import TokenizerModule
-
-    module = SimpleNamespace(hparams=SimpleNamespace(train_frames=3))
-    with pytest.raises(ValueError, match="train_frames=3 is invalid for 16-frame clips; allowed: null or >= 4"):
-        TokenizerModule._window(module, torch.zeros(1, 16, 3, 4, 4))

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from t2vlab.lit.schedules import warmup_cosine
-from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
 from t2vlab.text.tokenizer import WordTokenizer
 
 
@@ -33,7 +32,8 @@ class TokenizerModule(pl.LightningModule):
         checks = [("lr", lr > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
                   ("warmup_steps", warmup_steps >= 0, ">= 0"), ("min_lr_ratio", 0 <= min_lr_ratio <= 1, "[0, 1]"),
                   ("eval_clips", eval_clips >= 1, ">= 1"),
-                  ("train_frames", train_frames is None or train_frames >= 1, "null (whole clips) or >= 1")]
+                  ("train_frames", train_frames is None or (train_frames >= 1 and (train_frames - 1) % 4 == 0),
+                   "null (whole clips) or 1 + 4k frames")]
         for key, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
@@ -92,20 +92,12 @@ class TokenizerModule(pl.LightningModule):
                            **{f"train/{k}": v.detach() for k, v in aux.items()}}, prog_bar=True)
 
     def _window(self, video: torch.Tensor) -> torch.Tensor:
-        """train_frames: a random window of each batch. The tokenizer is causal and convolutional in time, so short
-        windows teach it what whole clips need at a fraction of the cost, provided they end like the clips: a clip
-        is padded to 1 + 4k frames by repeating its last frame, and a window of another length mod 4 never shows
-        the tokenizer that padded last group (with 9-frame windows, 16-frame clips lost 5-11 dB on their last three
-        frames). So the window is train_frames rounded down to the clips' length minus a multiple of 4."""
-        n, T = self.hparams.train_frames, video.shape[1]
-        if n is None or n >= T:
+        """train_frames: a random window of 1 + 4k frames of each batch. The tokenizer is causal and convolutional
+        in time, so short windows teach it what whole clips need at a fraction of the cost."""
+        n = self.hparams.train_frames
+        if n is None or n >= video.shape[1]:
             return video
-        n -= (n - T) % TEMPORAL_FACTOR
-        if n < 1:
-            raise ValueError(f"model.train_frames={self.hparams.train_frames} is invalid for {T}-frame clips; "
-                             f"allowed: null or >= {(T - 1) % TEMPORAL_FACTOR + 1} (a window must end like the "
-                             f"clips, {T} - {TEMPORAL_FACTOR}k frames)")
-        start = int(torch.randint(0, T - n + 1, ()))
+        start = int(torch.randint(0, video.shape[1] - n + 1, ()))
         return video[:, start:start + n]
 
     def _discriminator_step(self, opt, real: torch.Tensor, fake: torch.Tensor, text) -> None:
