@@ -39,6 +39,8 @@ def tokenizer_run(tmp_path_factory) -> Path:
         assert metrics[key] is not None
     assert metrics["tokenizer/latent_shape"] == "3x4x4" and metrics["tokenizer/bits_per_clip"] == 3 * 16 * 6
     assert 0 < metrics["tokenizer/codes_used"] <= 1 and 1 <= metrics["tokenizer/perplexity"] <= 64
+    per_frame = [float(v) for v in metrics["tokenizer/psnr_per_frame"].split()]  # one per frame, rounded to 0.1
+    assert len(per_frame) == 9 and sum(per_frame) / 9 == pytest.approx(metrics["tokenizer/psnr"], abs=0.05)
     assert 0 <= metrics["tokenizer/reconstruction_motion_acc/seen_all"] <= 1  # the tracker on its reconstructions
     assert list((out / "samples" / "reconstructions").glob("*.gif"))
     return out

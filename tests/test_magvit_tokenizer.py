@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from t2vlab.metrics.codebook import codebook_usage
-from t2vlab.models.magvit.tokenizer import CausalConv3d, CausalUpsample, VideoTokenizer
+from t2vlab.models.magvit.tokenizer import CausalConv3d, CausalUpsample, ChannelNorm, VideoTokenizer
 
 
 def _tokenizer(**kw) -> VideoTokenizer:
@@ -58,6 +58,20 @@ def test_causal_building_blocks():
     assert up(torch.rand(1, 4, 5, 4, 4)).shape == (1, 2, 9, 8, 8)  # 1 + k -> 1 + 2k
 
 
+def test_channel_norm_normalises_each_position_over_its_channels():
+    norm = ChannelNorm(6)
+    with torch.no_grad():
+        norm.weight.copy_(torch.arange(1.0, 7.0))
+        norm.bias.fill_(0.5)
+    x = torch.randn(2, 6, 3, 4, 5) * 3 + 2
+    mean, var = x.mean(1, keepdim=True), x.var(1, keepdim=True, unbiased=False)
+    expected = (x - mean) / torch.sqrt(var + 1e-6) * norm.weight.view(1, -1, 1, 1, 1) + 0.5
+    torch.testing.assert_close(norm(x), expected, rtol=1e-4, atol=1e-5)
+    changed = x.clone()
+    changed[:, :, 2] += 5  # a later frame leaves the earlier frames' outputs as they were
+    torch.testing.assert_close(norm(changed)[:, :, :2], norm(x)[:, :, :2])
+
+
 def test_lfq_ids_round_trip_through_the_codes():
     tok = _tokenizer()
     ids = torch.randint(0, 64, (3, 2, 4, 4))
@@ -102,3 +116,21 @@ def test_codebook_usage():
     assert usage["codes_used"] == 0.5 and usage["codes_used_count"] == 4
     assert abs(usage["perplexity"] - 4) < 1e-9 and abs(usage["entropy_bits"] - 2) < 1e-9
     assert codebook_usage(torch.zeros(10, dtype=torch.long), 8)["perplexity"] == 1.0
+
+
+def test_training_windows_are_any_length_and_contiguous():
+    from t2vlab.lit.magvit_tokenizer import TokenizerModule
+    from t2vlab.models.magvit.losses import TokenizerLoss
+
+    def module(frames):
+        return TokenizerModule(_tokenizer(), TokenizerLoss(), vocab=["circle"], train_frames=frames)
+
+    clips = torch.arange(16.0).view(1, 16, 1, 1, 1).expand(2, 16, 3, 4, 4)
+    for _ in range(5):  # a 12-frame window ends padded like a 16-frame clip: 3 frames and a repeat
+        window = module(12)._window(clips)
+        first = int(window[0, 0, 0, 0, 0])
+        assert window.shape[1] == 12 and 0 <= first <= 4
+        assert torch.equal(window[0, :, 0, 0, 0], torch.arange(first, first + 12.0))
+    assert module(None)._window(clips).shape[1] == 16 and module(20)._window(clips).shape[1] == 16
+    with pytest.raises(ValueError, match="train_frames=0 is invalid; allowed: null .* or >= 1"):
+        module(0)

@@ -32,8 +32,7 @@ class TokenizerModule(pl.LightningModule):
         checks = [("lr", lr > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
                   ("warmup_steps", warmup_steps >= 0, ">= 0"), ("min_lr_ratio", 0 <= min_lr_ratio <= 1, "[0, 1]"),
                   ("eval_clips", eval_clips >= 1, ">= 1"),
-                  ("train_frames", train_frames is None or (train_frames >= 1 and (train_frames - 1) % 4 == 0),
-                   "null (whole clips) or 1 + 4k frames")]
+                  ("train_frames", train_frames is None or train_frames >= 1, "null (whole clips) or >= 1 frames")]
         for key, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
@@ -92,8 +91,11 @@ class TokenizerModule(pl.LightningModule):
                            **{f"train/{k}": v.detach() for k, v in aux.items()}}, prog_bar=True)
 
     def _window(self, video: torch.Tensor) -> torch.Tensor:
-        """train_frames: a random window of 1 + 4k frames of each batch. The tokenizer is causal and convolutional
-        in time, so short windows teach it what whole clips need at a fraction of the cost."""
+        """train_frames: a random window of each batch. The tokenizer is causal and convolutional in time, so
+        short windows teach it what whole clips need at a fraction of the cost, provided they hold what the
+        clips hold: a window of the clip length minus 4k frames is padded at its end like the clips are (the
+        last latent frame of a 16-frame clip covers three frames and a repeat; so does a 12-frame window's),
+        and one of 9+ frames holds a whole four-frame group past the first."""
         n = self.hparams.train_frames
         if n is None or n >= video.shape[1]:
             return video
