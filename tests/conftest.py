@@ -74,6 +74,20 @@ class _ScriptedDetector(torch.nn.Module):
 
 
 @pytest.fixture(scope="session")
+def alexnet_file(tmp_path_factory) -> Path:
+    """A randomly initialised AlexNet saved like torchvision's state dict (features.* plus a classifier): the
+    LPIPS backbone for the metric and the MAGVIT tokenizer's perceptual loss, offline."""
+    from t2vlab.metrics.lpips import AlexNetFeatures
+
+    torch.manual_seed(0)
+    state = AlexNetFeatures().state_dict()
+    state["classifier.1.weight"] = torch.zeros(4, 9216)  # torchvision's file has one; LPIPS ignores it
+    path = tmp_path_factory.mktemp("lpips") / "alexnet-random.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def scripted_i3d(tmp_path_factory) -> Path:
     """A TorchScript FVD detector file (styleganv's calling convention) that runs in milliseconds."""
     path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"

@@ -183,6 +183,20 @@ def test_the_adversarial_term_trains_a_gan_family_discriminator_beside_the_token
     assert all(torch.isfinite(torch.tensor([r["train/adversarial_g"], r["train/adversarial_d"]])).all() for r in logged)
 
 
+def test_the_perceptual_term_trains_and_stays_out_of_the_checkpoint(tmp_path, alexnet_file):
+    out = tmp_path / "perceptual"
+    cfg = compose_cfg("train", ["experiment=magvit_tokenizer_circles", "debug=fast", "logger=none",
+                                "print_config=false", *TINY_TOKENIZER, "trainer.max_steps=3",
+                                "loss.perceptual_weight=0.1", f"loss.perceptual_backbone={alexnet_file}",
+                                "loss.perceptual_frames=2"], out)
+    train(cfg)
+    rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    logged = [r["train/perceptual"] for r in rows if "train/perceptual" in r]
+    assert logged and all(0 < v < float("inf") for v in logged)
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state and all(k.startswith("tokenizer.") for k in state)  # the frozen LPIPS net is not saved
+
+
 def test_a_relativistic_gan_loss_is_refused_by_name():
     from t2vlab.models.gan.losses import GANR3Loss
     from t2vlab.models.magvit.losses import TokenizerLoss

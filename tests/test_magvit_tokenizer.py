@@ -134,3 +134,42 @@ def test_training_windows_are_any_length_and_contiguous():
     assert module(None)._window(clips).shape[1] == 16 and module(20)._window(clips).shape[1] == 16
     with pytest.raises(ValueError, match="train_frames=0 is invalid; allowed: null .* or >= 1"):
         module(0)
+
+
+def test_perceptual_term_is_lpips_on_frames_with_gradients(alexnet_file):
+    from t2vlab.models.magvit.losses import TokenizerLoss
+
+    loss = TokenizerLoss(perceptual_weight=0.5, perceptual_backbone=str(alexnet_file))
+    torch.manual_seed(1)
+    video = torch.rand(2, 5, 3, 32, 32)
+    recon = video.clone().add_(0.2 * torch.randn_like(video)).clamp_(0, 1).requires_grad_(True)
+    assert float(loss.perceptual(video, video.clone())) == pytest.approx(0.0, abs=1e-6)
+    value = loss.perceptual(recon, video)
+    assert value > 0
+    value.backward()
+    assert recon.grad is not None and recon.grad.abs().sum() > 0
+    grey = video[:, :, :1]  # one channel: compared as grey RGB
+    assert loss.perceptual(grey.flip(1), grey) > 0
+
+    some = TokenizerLoss(perceptual_weight=0.5, perceptual_backbone=str(alexnet_file), perceptual_frames=2)
+    first_only = recon.detach().clone()
+    first_only[:, 1:] = video[:, 1:]  # only frame 0 differs: scored when picked, 0 when not
+    values = {round(float(some.perceptual(first_only, video)), 6) for _ in range(20)}
+    assert 0.0 in values and len(values) > 1
+
+
+def test_perceptual_term_settings_are_checked_before_any_training(tmp_path, alexnet_file):
+    from t2vlab.models.magvit.losses import TokenizerLoss
+
+    missing = tmp_path / "alexnet.pth"
+    with pytest.raises(ValueError, match=r"loss.perceptual_weight=0.1 needs LPIPS weights.*alexnet.pth does not exist"
+                                         r".*loss.perceptual_backbone="):
+        TokenizerLoss(perceptual_weight=0.1, perceptual_backbone=str(missing))
+    with pytest.raises(ValueError, match=r"loss.perceptual_frames=0 is invalid; allowed: null"):
+        TokenizerLoss(perceptual_frames=0)
+    with pytest.raises(ValueError, match=r"loss.perceptual_weight=-1 is invalid"):
+        TokenizerLoss(perceptual_weight=-1)
+    assert TokenizerLoss(perceptual_backbone=str(missing)).perceptual_net is None  # weight 0: nothing loaded
+    small = TokenizerLoss(perceptual_weight=0.1, perceptual_backbone=str(alexnet_file))
+    with pytest.raises(ValueError, match=r"16-pixel frames is invalid; allowed: frames of at least 31"):
+        small.perceptual(torch.rand(1, 2, 3, 16, 16), torch.rand(1, 2, 3, 16, 16))

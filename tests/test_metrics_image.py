@@ -21,7 +21,7 @@ from t2vlab.metrics.fid import FID, frechet_distance_few
 from t2vlab.metrics.fid_inception import FIDInceptionV3
 from t2vlab.metrics.frechet import frechet_distance
 from t2vlab.metrics.image import PSNR, SSIM
-from t2vlab.metrics.lpips import LPIPS, AlexNetFeatures, lpips_heads_file
+from t2vlab.metrics.lpips import LPIPS, lpips_heads_file
 from t2vlab.metrics.result import MetricUnavailable
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "metrics"
@@ -87,17 +87,6 @@ def test_common_frames_resize_and_shape_errors():
 
 
 # LPIPS
-
-
-@pytest.fixture(scope="module")
-def alexnet_file(tmp_path_factory) -> Path:
-    """A randomly initialised AlexNet saved like torchvision's state dict (features.* plus a classifier)."""
-    torch.manual_seed(0)
-    state = AlexNetFeatures().state_dict()
-    state["classifier.1.weight"] = torch.zeros(4, 9216)  # torchvision's file has one; LPIPS ignores it
-    path = tmp_path_factory.mktemp("lpips") / "alexnet-random.pth"
-    torch.save(state, path)
-    return path
 
 
 def test_lpips_is_zero_for_identical_positive_for_different_and_symmetric(alexnet_file):

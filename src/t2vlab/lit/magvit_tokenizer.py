@@ -1,11 +1,11 @@
 """The thin LightningModule that trains the MAGVIT tokenizer (stage 1 of the MAGVIT family).
 
-Reconstruction loss plus the quantizer's auxiliary losses; optionally an adversarial term from a GAN-family
-discriminator (`model.discriminator`, `loss.adversarial_weight`, `loss.gan`), stepped like the GAN family
-steps its two optimisers; `train_frames` trains on short random windows of the clips. It is not a video
-generator: after fit (and in evaluate.py) it measures itself on held-out circles clips
-(`t2vlab.reconstruction.tokenizer_report`): reconstruction PSNR/SSIM, codebook usage, bits per clip,
-optionally FVD of the reconstructions.
+Reconstruction loss plus the quantizer's auxiliary losses; optionally a perceptual (LPIPS) term
+(`loss.perceptual_weight`) and an adversarial term from a GAN-family discriminator (`model.discriminator`,
+`loss.adversarial_weight`, `loss.gan`), stepped like the GAN family steps its two optimisers; `train_frames`
+trains on short random windows of the clips. It is not a video generator: after fit (and in evaluate.py) it
+measures itself on held-out circles clips (`t2vlab.reconstruction.tokenizer_report`): reconstruction
+PSNR/SSIM, codebook usage, bits per clip, optionally FVD of the reconstructions.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ class TokenizerModule(pl.LightningModule):
         recon, ids, aux = self.tokenizer(video)
         parts = self.loss.reconstruction(recon, video)
         loss = parts["recon"] + aux["aux"]
+        if self.loss.perceptual_weight > 0:
+            parts["perceptual"] = self.loss.perceptual(recon, video)
+            loss = loss + self.loss.perceptual_weight * parts["perceptual"]
         adversarial = self.adversarial and self.global_step >= self.loss.adversarial_start
         if adversarial:
             text = self._text(batch["text"])
@@ -88,6 +91,7 @@ class TokenizerModule(pl.LightningModule):
             mse = parts["l2"].clamp_min(1e-10)
             self.log_dict({"train/loss": loss.detach(), "train/l1": parts["l1"].detach(),
                            "train/psnr": -10 * torch.log10(mse),
+                           **({"train/perceptual": parts["perceptual"].detach()} if "perceptual" in parts else {}),
                            **{f"train/{k}": v.detach() for k, v in aux.items()}}, prog_bar=True)
 
     def _window(self, video: torch.Tensor) -> torch.Tensor:

@@ -84,6 +84,27 @@ class LPIPSNet(nn.Module):
         return distance
 
 
+def load_lpips_net(backbone_weights: str | None = None, url: str = ALEXNET_URL,
+                   how_to_enable: str = HOW_TO_ENABLE) -> tuple[LPIPSNet, str]:
+    """The frozen LPIPS network and where its backbone came from: `backbone_weights` (torchvision's AlexNet
+    state dict) if given, else the cached download of `url`. MetricUnavailable when either part is missing."""
+    path = weights_file("lpips", backbone_weights, url, how_to_enable)
+    state = read_state_dict("lpips", path, how_to_enable)
+    features = {k: v for k, v in state.items() if k.startswith("features.")}
+    net = LPIPSNet()
+    try:
+        net.backbone.load_state_dict(features)
+    except RuntimeError as e:
+        raise MetricUnavailable("lpips", f"{path} is not torchvision's AlexNet state dict ({str(e)[:200]})",
+                                how_to_enable) from None
+    heads = lpips_heads_file()
+    if not heads.is_file():
+        raise MetricUnavailable("lpips", f"the LPIPS heads {heads} are missing from the installed torchmetrics",
+                                "reinstall torchmetrics (pip install --force-reinstall torchmetrics)")
+    net.load_heads(heads)
+    return net.eval().requires_grad_(False), str(path)
+
+
 class LPIPS:
     """Per-frame LPIPS (AlexNet), averaged over each video's frames, then mean and std over videos."""
 
@@ -97,24 +118,9 @@ class LPIPS:
         self.source = ""
 
     def load(self) -> None:
-        if self.net is not None:
-            return
-        path = weights_file("lpips", self.backbone_weights, self.url, HOW_TO_ENABLE)
-        state = read_state_dict("lpips", path, HOW_TO_ENABLE)
-        features = {k: v for k, v in state.items() if k.startswith("features.")}
-        net = LPIPSNet()
-        try:
-            net.backbone.load_state_dict(features)
-        except RuntimeError as e:
-            raise MetricUnavailable("lpips", f"{path} is not torchvision's AlexNet state dict ({str(e)[:200]})",
-                                    HOW_TO_ENABLE) from None
-        heads = lpips_heads_file()
-        if not heads.is_file():
-            raise MetricUnavailable("lpips", f"the LPIPS heads {heads} are missing from the installed torchmetrics",
-                                    "reinstall torchmetrics (pip install --force-reinstall torchmetrics)")
-        net.load_heads(heads)
-        self.net = net.eval().requires_grad_(False).to(self.device)
-        self.source = str(path)
+        if self.net is None:
+            net, self.source = load_lpips_net(self.backbone_weights, self.url)
+            self.net = net.to(self.device)
 
     @torch.no_grad()
     def __call__(self, generated: torch.Tensor, reference: torch.Tensor) -> MetricResult:

@@ -7,19 +7,30 @@ from __future__ import annotations
 
 import torch
 
+from t2vlab.metrics.frames import as_rgb
+from t2vlab.metrics.lpips import MIN_SIZE, load_lpips_net
+from t2vlab.metrics.result import MetricUnavailable
 from t2vlab.models.magvit.masking import commit_loss
+
+PERCEPTUAL_HOW_TO = ("set loss.perceptual_backbone=/path/to/alexnet-owt-7be5be79.pth (torchvision's AlexNet), "
+                     "run once with internet, or keep loss.perceptual_weight=0")
 
 
 class TokenizerLoss:
     """l1 |x - x'| + l2 (x - x')^2 + the quantizer's auxiliary losses (weighted inside the quantizer: entropy
-    and commitment) + `adversarial_weight` x a GAN loss on a discriminator from the GAN family (off at 0)."""
+    and commitment) + `adversarial_weight` x a GAN loss on a discriminator from the GAN family (off at 0)
+    + `perceptual_weight` x LPIPS (AlexNet) per frame, on `perceptual_frames` random frames of each clip (all
+    when null). The perceptual network is the evaluation suite's LPIPS, frozen; it is loaded when the loss is
+    built, so missing weights stop a run before any training."""
 
     family = "magvit_tokenizer"
 
     def __init__(self, l1_weight: float = 0.0, l2_weight: float = 1.0, adversarial_weight: float = 0.0,
-                 adversarial_start: int = 0, gan=None) -> None:
+                 adversarial_start: int = 0, gan=None, perceptual_weight: float = 0.0,
+                 perceptual_backbone: str | None = None, perceptual_frames: int | None = None) -> None:
         for key, value in (("l1_weight", l1_weight), ("l2_weight", l2_weight),
-                           ("adversarial_weight", adversarial_weight), ("adversarial_start", adversarial_start)):
+                           ("adversarial_weight", adversarial_weight), ("adversarial_start", adversarial_start),
+                           ("perceptual_weight", perceptual_weight)):
             if value < 0:
                 raise ValueError(f"loss.{key}={value} is invalid; allowed: >= 0")
         if l1_weight == 0 and l2_weight == 0:
@@ -30,13 +41,37 @@ class TokenizerLoss:
         if getattr(gan, "relativistic", False):  # its generator loss needs real logits and gradient penalties
             raise ValueError(f"loss.gan={type(gan).__name__} is relativistic, which the tokenizer's adversarial term "
                              "does not support; allowed: t2vlab.models.gan.losses.GANHingeLoss or GANBCELoss")
+        if perceptual_frames is not None and perceptual_frames < 1:
+            raise ValueError(f"loss.perceptual_frames={perceptual_frames} is invalid; allowed: null (every frame) "
+                             "or >= 1")
         self.l1_weight, self.l2_weight = l1_weight, l2_weight
         self.adversarial_weight, self.adversarial_start, self.gan = adversarial_weight, adversarial_start, gan
+        self.perceptual_weight, self.perceptual_frames = perceptual_weight, perceptual_frames
+        self.perceptual_net = None
+        if perceptual_weight > 0:
+            try:
+                self.perceptual_net, self.perceptual_source = load_lpips_net(perceptual_backbone,
+                                                                             how_to_enable=PERCEPTUAL_HOW_TO)
+            except MetricUnavailable as e:
+                raise ValueError(f"loss.perceptual_weight={perceptual_weight} needs LPIPS weights: {e}") from None
 
     def reconstruction(self, recon: torch.Tensor, video: torch.Tensor) -> dict[str, torch.Tensor]:
         diff = recon.float() - video.float()
         l1, l2 = diff.abs().mean(), diff.square().mean()
         return {"l1": l1, "l2": l2, "recon": self.l1_weight * l1 + self.l2_weight * l2}
+
+    def perceptual(self, recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """Mean LPIPS between (B, T, C, H, W) reconstructions and clips in [0, 1]; gradients reach `recon`."""
+        if min(video.shape[-2:]) < MIN_SIZE:
+            raise ValueError(f"loss.perceptual_weight>0 on {min(video.shape[-2:])}-pixel frames is invalid; "
+                             f"allowed: frames of at least {MIN_SIZE} pixels, or perceptual_weight=0")
+        net = self.perceptual_net.to(recon.device)  # kept outside the LightningModule: never in a checkpoint
+        b, t = video.shape[:2]
+        if self.perceptual_frames is not None and self.perceptual_frames < t:
+            pick = torch.rand(b, t, device=video.device).argsort(1)[:, :self.perceptual_frames]
+            rows = torch.arange(b, device=video.device)[:, None]
+            recon, video = recon[rows, pick], video[rows, pick]
+        return net(as_rgb(recon.flatten(0, 1).float()), as_rgb(video.flatten(0, 1).float())).mean()
 
 
 class CommitLoss:
