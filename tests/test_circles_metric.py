@@ -44,3 +44,22 @@ def test_summary_groups():
     per = {"circle moving down": 1.0, "circle shrinking": 0.0, "circle moving up-right": 0.5}
     out = summarize(per, list(TRAIN_PROMPTS))
     assert out == {"motion_acc/seen_moves": 1.0, "motion_acc/seen_all": 0.5, "motion_acc/heldout": 0.5}
+
+
+def test_clips_that_start_with_given_frames_are_also_scored_on_the_generated_ones(real_clips):
+    from t2vlab.evaluation import predicted_summary
+    from t2vlab.metrics.circles import MotionAccuracy
+    from t2vlab.protocols.base import EvalSet
+
+    videos, texts = real_clips[0][:40], real_clips[1][:40]
+    jump = videos[:, -1:].expand_as(videos).clone()
+    jump[:, 0] = videos[:, 0]  # the given first frame, then one jump to the end and no motion after it
+    metric = MotionAccuracy()
+    for clips, expected in ((videos, 1.0), (jump, 0.0)):
+        out = metric.score(EvalSet(clips, texts, clips, given_frames=1))
+        assert out["motion_acc_predicted/seen_all"].value == expected
+        assert out["motion_acc_predicted/seen_all"].settings["from_frame"] == 1
+        assert out["motion_acc_predicted/seen_all"].n == out["motion_acc/seen_all"].n == 40
+        assert predicted_summary(clips, texts, TRAIN_PROMPTS, 1)["motion_acc_predicted/seen_all"] == expected
+    assert not any(k.startswith("motion_acc_predicted/") for k in metric.score(EvalSet(videos, texts, videos)))
+    assert predicted_summary(videos, texts, TRAIN_PROMPTS, 0) == {}

@@ -56,6 +56,14 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
     metrics = train(cfg)
     assert 0 <= metrics["motion_acc/seen_all"] <= 1
     assert 0 <= metrics["frame_prediction/motion_acc/seen_all"] <= 1  # the experiment's frame-prediction variant
+    assert 0 <= metrics["frame_prediction/motion_acc_predicted/seen_all"] <= 1  # its generated frames alone
+    assert not any(k.startswith("motion_acc_predicted/") for k in metrics)  # text-to-video is given no frame
+    only_motion = [f"~protocol.metrics.{k}" for k in ("fvd", "classifier", "ssim", "psnr", "lpips", "fid", "clipsim")]
+    report = evaluate(compose_cfg("evaluate", [f"run_dir={tmp_path / 'run'}", "clips_per_prompt=1",
+                                               "+generation.generate_task=frame_prediction", "write_videos=false",
+                                               "wandb_summary=false", *only_motion], tmp_path / "eval"))
+    predicted = report["metrics"]["motion_acc_predicted/seen_all"]
+    assert 0 <= predicted["value"] <= 1 and predicted["settings"]["from_frame"] == 1
     shards = list((tmp_path / "cache" / "magvit_tokens").glob("*/shard-*.safetensors"))
     assert len(shards) == 7  # 64 clips, one shard: of their tokens, and of each conditional task's condition tokens
     # a second run reads the cache: no shard is rewritten

@@ -1,8 +1,11 @@
-"""Score a trained module on the circles prompts: sample K clips per prompt and run the motion scorer."""
+"""Score a trained module on the circles prompts: sample K clips per prompt and run the motion scorer.
+
+A module whose clips start with frames it was given (`given_frames`, e.g. MAGVIT's frame prediction from a real
+first frame) is also scored on the frames it generated alone (`motion_acc_predicted/...`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from rich.console import Console
@@ -18,9 +21,25 @@ class CirclesReport:
     per_prompt: dict[str, float]
     videos: torch.Tensor  # (N, T, C, H, W) in [0, 1]
     prompts: list[str]
+    predicted: dict[str, float] = field(default_factory=dict)  # motion_acc_predicted/...: generated frames only
 
     def metrics(self) -> dict:
-        return {**self.summary, **{f"motion_acc/prompt/{p}": v for p, v in self.per_prompt.items()}}
+        return {**self.summary, **self.predicted, **{f"motion_acc/prompt/{p}": v for p, v in self.per_prompt.items()}}
+
+
+def given_frames(module) -> int:
+    """How many leading frames of the module's generated clips are copied from a real clip (0: none)."""
+    return int(getattr(module, "given_frames", 0) or 0)
+
+
+def predicted_summary(videos: torch.Tensor, prompts: list[str], train_prompts: list[str], given: int,
+                      background=(1.0, 1.0, 1.0)) -> dict[str, float]:
+    """The motion summary of the frames after the `given` ones, keyed motion_acc_predicted/... ({} if none)."""
+    if given <= 0:
+        return {}
+    per_prompt = motion_accuracy(videos[:, given:], prompts, background)
+    summary = summarize(per_prompt, train_prompts)
+    return {k.replace("motion_acc/", "motion_acc_predicted/"): v for k, v in summary.items()}
 
 
 def evaluate_circles(module, train_prompts: list[str], heldout_prompts: list[str], clips_per_prompt: int,
@@ -28,7 +47,8 @@ def evaluate_circles(module, train_prompts: list[str], heldout_prompts: list[str
     prompts = list(dict.fromkeys([*train_prompts, *heldout_prompts]))
     videos, texts = sample(module, prompts, clips_per_prompt, num_frames, seed)
     per_prompt = motion_accuracy(videos, texts, background)
-    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts)
+    predicted = predicted_summary(videos, texts, train_prompts, given_frames(module), background)
+    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts, predicted)
 
 
 def print_report(report: CirclesReport, heldout_prompts: list[str], title: str = "circle motion accuracy",
@@ -39,6 +59,6 @@ def print_report(report: CirclesReport, heldout_prompts: list[str], title: str =
     table.add_column("accuracy", justify="right")
     for prompt, acc in report.per_prompt.items():
         table.add_row(prompt, "held-out" if prompt in heldout_prompts else "seen", f"{acc:.2f}")
-    for key, value in report.summary.items():
+    for key, value in {**report.summary, **report.predicted}.items():
         table.add_row(f"[bold]{key}", "", f"[bold]{value:.3f}")
     (console or Console()).print(table)

@@ -190,6 +190,12 @@ class MagvitModule(pl.LightningModule):
                                cond_tokens=cond_tokens, region=region, generator=gen, device=self.device)
         return tokens.view(B, *self.latent_shape)
 
+    @property
+    def given_frames(self) -> int:
+        """Leading frames of `generate`'s clips that are real, not generated: `cond_frames` for frame
+        prediction (evaluation also scores the frames after them alone), else 0."""
+        return self.hparams.cond_frames if self.hparams.generate_task == "frame_prediction" else 0
+
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
         """prompts -> videos (B,T,3,H,W) in [0,1] in `steps` parallel decoding steps: text-to-video, or with

@@ -180,14 +180,23 @@ class MotionAccuracy:
         """Nothing to load: the tracker is not learned."""
 
     def score(self, ev) -> dict:
+        """Per-prompt and group accuracies; where the clips start with `ev.given_frames` real frames, the same
+        groups again on the generated frames alone (motion_acc_predicted/...)."""
         per_prompt = motion_accuracy(ev.generated, ev.prompts, self.background)
         seen = [p for p in per_prompt if p not in ev.heldout]
         counts = {p: ev.prompts.count(p) for p in per_prompt}
+        summaries = {"motion_acc/": (summarize(per_prompt, seen), {})}
+        given = getattr(ev, "given_frames", 0)
+        if given > 0:
+            predicted = motion_accuracy(ev.generated[:, given:], ev.prompts, self.background)
+            summaries["motion_acc_predicted/"] = (summarize(predicted, seen), {"from_frame": given})
         out: dict = {"motion_acc/per_prompt": per_prompt}
-        for key, value in summarize(per_prompt, seen).items():
-            group = [p for p in per_prompt if (p in ev.heldout) == key.endswith("heldout")]
-            if key.endswith("seen_moves"):
-                group = [p for p in group if motion_of(p) in MOVE_DIRECTIONS]
-            out[key] = MetricResult(value=value, n=sum(counts[p] for p in group), unit="clips",
-                                    settings={"prompts": len(group)})
+        for prefix, (summary, extra) in summaries.items():
+            for key, value in summary.items():
+                group = [p for p in per_prompt if (p in ev.heldout) == key.endswith("heldout")]
+                if key.endswith("seen_moves"):
+                    group = [p for p in group if motion_of(p) in MOVE_DIRECTIONS]
+                out[prefix + key.removeprefix("motion_acc/")] = MetricResult(
+                    value=value, n=sum(counts[p] for p in group), unit="clips",
+                    settings={"prompts": len(group), **extra})
         return out

@@ -19,6 +19,7 @@ class EvalSet:
     prompts: list[str]
     reference: torch.Tensor  # (N, T, C, H, W) in [0, 1]
     heldout: set[str] = field(default_factory=set)
+    given_frames: int = 0  # leading frames of each generated clip copied from a real clip, not generated
 
 
 class Protocol:

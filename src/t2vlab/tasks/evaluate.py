@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.data.video_io import read_video
+from t2vlab.evaluation import given_frames
 from t2vlab.hardware import inference_autocast
 from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
@@ -113,7 +114,7 @@ def evaluate(cfg: DictConfig) -> dict:
                 videos, texts = sample(model, prompts, k, num_frames, seed)
         generated = protocol.prepare_generated(videos)
         ev = EvalSet(generated, texts, protocol.reference(texts, generated.shape[1]),
-                     heldout=set(protocol.heldout_prompts))
+                     heldout=set(protocol.heldout_prompts), given_frames=given_frames(model))
         results, seed_details = protocol.score(ev)
         per_seed.append(results)
         details[str(seed)] = seed_details
