@@ -106,4 +106,5 @@ def update_wandb_summary(run_dir: Path, metrics: dict[str, dict], protocol: str,
         run.summary.update(summary)
     finally:
         run.finish()
+        wandb.teardown()  # the summary is on disk once the service has exited (see tasks.common.close_loggers)
     log.info("W&B run %s: %d summary values added", run_id, len(summary))

@@ -134,6 +134,9 @@ def close_loggers(loggers: list[Logger], failed: bool = False) -> None:
 
         if wandb.run is not None:
             wandb.finish(exit_code=1 if failed else 0)
+        # finish() can return before W&B's service has closed the run's transaction log, which it buffers until
+        # then; teardown waits for the service to exit, so the run is whole on disk when training returns
+        wandb.teardown()
 
 
 def write_json(path: Path, data: dict) -> None:
