@@ -14,7 +14,7 @@ from conftest import compose_cfg
 from t2vlab.hardware import inference_autocast
 from t2vlab.models.magvit.masking import TASKS, pixel_region
 from t2vlab.tasks.common import build_data_and_backbone, build_model
-from t2vlab.tasks.evaluate import evaluate
+from t2vlab.tasks.evaluate import evaluate, load_run
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.tasks.train import train
 
@@ -138,6 +138,44 @@ def test_bad_task_weights_name_the_tasks(tokenizer_run, tmp_path):
     cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", "+model.task_weights.zoom=1.0")
     with pytest.raises(BadInput, match="unknown task.*zoom.*allowed: generation, frame_prediction"):
         train(cfg)
+
+
+def test_class_conditioning_trains_on_the_prompts_as_classes(tokenizer_run, tmp_path, caplog):
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", "model.condition=class",
+                      f"paths.cache_dir={tmp_path / 'cache'}")
+    metrics = train(cfg)  # its evaluation also samples the held-out prompt, which names no class
+    assert 0 <= metrics["motion_acc/heldout"] <= 1
+    assert "'circle moving up-right' is not one of model.classes" in caplog.text
+    datamodule, _ = build_data_and_backbone(cfg)
+    model = build_model(cfg, datamodule.vocab, datamodule=datamodule).eval()
+    classes = list(cfg.dataset.settings.prompts)
+    assert model.net.num_classes == len(classes) and not model.net.text_len  # a class token, no words
+    given = model._condition([classes[3], classes[0], "circle moving up-right"], 3)
+    assert given["class_ids"].tolist() == [3, 0, len(classes)]  # an unknown prompt: the null class
+    dropped = model._condition([classes[3], classes[0]], 2, drop=torch.tensor([True, False]))
+    assert dropped["class_ids"].tolist() == [len(classes), 0]
+    tokens = torch.full((2, model.net.num_tokens), model.net.mask_id)
+    task = torch.zeros(2, dtype=torch.long)
+    # the class reaches the logits: two classes, two predictions for the same fully masked clip
+    logits = model.net(tokens, task, class_ids=torch.tensor([0, 1]))
+    assert not torch.allclose(logits[0], logits[1])
+    *_, reloaded = load_run(str(tmp_path / "run"), None)  # as evaluate.py rebuilds it: the classes come back
+    assert reloaded.hparams.classes == classes and reloaded.net.num_classes == len(classes)
+    clip = reloaded.generate([classes[1]], 9, seed=2)
+    assert clip.shape == (1, 9, 3, 32, 32) and torch.equal(clip, reloaded.generate([classes[1]], 9, seed=2))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.condition=words", r"model.condition='words' is invalid; allowed: text, class"),
+    ("model.classes=[]", r"model.classes=\[\] is invalid for model.condition=class"),
+    ("model.classes=[circle moving down]", r"no class for the training prompt\(s\) \['circle bouncing"),
+])
+def test_bad_condition_settings_are_refused_by_name(tokenizer_run, tmp_path, override, message):
+    extra = [] if override.startswith("model.condition") else ["model.condition=class"]
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", override, *extra)
+    with pytest.raises(BadInput, match=message):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_evaluate_measures_a_tokenizer_run(tokenizer_run, tmp_path):

@@ -2,18 +2,20 @@
 
 Training (COMMIT): each clip of a batch draws a task by `task_weights`; the visible part of a conditional
 task's clip is padded to a full video and tokenized into condition tokens (once per clip and task, cached with
-the clips' own tokens); a cosine-scheduled random mask
-hides latent tokens, those inside the task's condition region showing the condition token instead of
-[MASK]; cross-entropy against the real clip's tokens (cached once per tokenizer and data set), logged as
-its mask / refine / recons parts. Prompts are dropped now and then (`text_drop`), so generation can use
-classifier-free guidance. Generation: `generate(prompts, num_frames, seed)` decodes text-to-video in
-`steps` parallel steps; `predict(video, task)` does the conditional tasks and returns the input's visible
-region unchanged, the rest generated.
+the clips' own tokens); a cosine-scheduled random mask hides latent tokens, those inside the task's condition
+region showing the condition token instead of [MASK]; cross-entropy against the real clip's tokens (cached once
+per tokenizer and data set), logged as its mask / refine / recons parts. The condition is the prompt's words
+(`condition=text`) or one class token per prompt (`condition=class`, the classes being `classes`, e.g. the
+circles prompts); it is dropped now and then (`text_drop`), so generation can use classifier-free guidance.
+Generation: `generate(prompts, num_frames, seed)` decodes text-to-video in `steps` parallel steps;
+`predict(video, task)` does the conditional tasks and returns the input's visible region unchanged, the rest
+generated.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 
 import pytorch_lightning as pl
 import torch
@@ -24,6 +26,9 @@ from t2vlab.models.magvit.sampling import decode_tokens
 from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
 from t2vlab.text.tokenizer import WordTokenizer
 
+log = logging.getLogger(__name__)
+CONDITIONS = ("text", "class")
+
 
 class MagvitModule(pl.LightningModule):
     family = "magvit"
@@ -33,7 +38,8 @@ class MagvitModule(pl.LightningModule):
                  text_drop: float = 0.1, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.96),
                  weight_decay: float = 0.045, warmup_steps: int = 200, min_lr_ratio: float = 0.05, steps: int = 12,
                  temperature: float = 1.0, choice_temperature: float = 4.5, guidance: float = 0.0,
-                 generate_task: str = "generation", token_cache_dir: str | None = None) -> None:
+                 generate_task: str = "generation", token_cache_dir: str | None = None, condition: str = "text",
+                 classes: list[str] | None = None) -> None:
         super().__init__()
         weights = dict(task_weights or {"generation": 1.0})
         unknown = sorted(set(weights) - set(TASKS))
@@ -49,6 +55,11 @@ class MagvitModule(pl.LightningModule):
             if not ok:
                 raise ValueError(f"model.{key}={locals()[key] if key != 'task_weights' else weights} is invalid; "
                                  f"allowed: {allowed}")
+        if condition not in CONDITIONS:
+            raise ValueError(f"model.condition={condition!r} is invalid; allowed: {', '.join(CONDITIONS)}")
+        if condition == "class" and (not classes or len(set(classes)) != len(classes)):
+            raise ValueError(f"model.classes={classes} is invalid for model.condition=class; allowed: a list of "
+                             "distinct class names (on circles it defaults to the data set's prompts)")
         if getattr(loss, "family", None) != self.family:
             raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
                              "not fit model=magvit; allowed: loss=magvit_commit")
@@ -60,8 +71,12 @@ class MagvitModule(pl.LightningModule):
         self.tokenizer, self.tokenizer_identity = load_tokenizer(tokenizer_ckpt)
         self.latent_shape = self.tokenizer.latent_shape(num_frames, image_size, image_size)
         self.words = WordTokenizer(vocab)
+        self.class_ids = {name: i for i, name in enumerate(classes or [])} if condition == "class" else {}
+        given = ({"num_classes": len(self.class_ids)} if condition == "class"
+                 else {"text_vocab_size": len(self.words), "text_len": text_len})
         self.net = transformer(codebook_size=self.tokenizer.codebook_size, latent_shape=self.latent_shape,
-                               num_tasks=len(TASKS), text_vocab_size=len(self.words), text_len=text_len)
+                               num_tasks=len(TASKS), **given)
+        self._warned_classless: set[str] = set()
         self.loss = loss
         self.task_names = [t for t in TASKS if weights.get(t, 0) > 0]
         self.register_buffer("task_probs", torch.tensor([weights[t] for t in self.task_names]), persistent=False)
@@ -82,6 +97,22 @@ class MagvitModule(pl.LightningModule):
 
         self.circles = settings if isinstance(settings, CirclesSettings) else None
 
+    def check_data(self, datamodule) -> None:
+        """The data set's prompts fit the condition: every prompt's words in `text_len` positions, or every
+        training prompt one of `classes` (held-out prompts may name none: they are generated without a class)."""
+        train_prompts = list(getattr(datamodule, "prompts", []))
+        if self.hparams.condition == "class":
+            classless = sorted(set(train_prompts) - set(self.class_ids))
+            if classless:
+                raise ValueError(f"model.classes has no class for the training prompt(s) {classless}; allowed: classes "
+                                 "that name every training prompt")
+            return
+        prompts = train_prompts + list(getattr(datamodule, "holdout_prompts", []))
+        longest = max(prompts, key=lambda p: len(self.words.encode(p)), default=None)
+        if longest is not None and len(self.words.encode(longest)) > self.hparams.text_len:
+            raise ValueError(f"model.text_len={self.hparams.text_len} is invalid for the prompt {longest!r}; allowed: "
+                             f">= {len(self.words.encode(longest))} (its number of words)")
+
     # ---------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
         if stage != "fit" or self.tokens is not None:
@@ -89,11 +120,7 @@ class MagvitModule(pl.LightningModule):
         from t2vlab.data.magvit_tokens import build_token_table
 
         dm = self.trainer.datamodule
-        prompts = list(getattr(dm, "prompts", [])) + list(getattr(dm, "holdout_prompts", []))
-        longest = max(prompts, key=lambda p: len(self.words.encode(p)), default=None)
-        if longest is not None and len(self.words.encode(longest)) > self.hparams.text_len:
-            raise ValueError(f"model.text_len={self.hparams.text_len} is invalid for the prompt {longest!r}; allowed: "
-                             f">= {len(self.words.encode(longest))} (its number of words)")
+        self.check_data(dm)
         dm.setup("fit")
         key = f"{type(dm).__name__}-{getattr(dm.settings, 'key', lambda: '')()}"
         cache = self.hparams.token_cache_dir or "data/cache/magvit_tokens"
@@ -118,12 +145,31 @@ class MagvitModule(pl.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
 
     # ---------------------------------------------------------------- pieces shared by training and sampling
-    def _text(self, prompts: list[str], drop: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _condition(self, prompts: list[str] | None, batch: int, drop: torch.Tensor | None = None) -> dict:
+        """The transformer's condition inputs for the prompts: their words (text_ids, text_mask) or their class
+        (class_ids). No prompts, or a dropped one, is the empty condition: no word attended, or the null class."""
+        if self.hparams.condition == "class":
+            null = self.net.null_class
+            ids = torch.tensor([self._class_of(p, null) for p in prompts] if prompts is not None else [null] * batch,
+                               dtype=torch.long, device=self.device)
+            return {"class_ids": ids if drop is None else ids.masked_fill(drop, null)}
+        if prompts is None:
+            return {"text_ids": torch.zeros(batch, 1, dtype=torch.long, device=self.device),
+                    "text_mask": torch.zeros(batch, 1, dtype=torch.bool, device=self.device)}
         ids, mask = self.words(prompts)
         ids, mask = ids.to(self.device), mask.to(self.device)
         if drop is not None:  # a dropped prompt: no word is attended
             ids, mask = ids.masked_fill(drop[:, None], 0), mask & ~drop[:, None]
-        return ids, mask
+        return {"text_ids": ids, "text_mask": mask}
+
+    def _class_of(self, prompt: str, null: int) -> int:
+        """A prompt's class id; one that names no class (a held-out prompt) gets the null class: unconditional."""
+        if prompt in self.class_ids:
+            return self.class_ids[prompt]
+        if prompt not in self._warned_classless:
+            self._warned_classless.add(prompt)
+            log.warning("prompt %r is not one of model.classes: generated without a class (unconditional)", prompt)
+        return null
 
     def _region(self, task: str) -> torch.Tensor:
         """(N,) bool: latent positions inside the task's condition region."""
@@ -153,7 +199,7 @@ class MagvitModule(pl.LightningModule):
         inputs, kinds = commit_inputs(targets, cond, region, mask, self.net.mask_id)
         drop = torch.rand(B, device=self.device) < self.hparams.text_drop
         task_ids = torch.tensor([TASKS.index(t) for t in self.task_names], device=self.device)[choice]
-        logits = self.net(inputs, task_ids, *self._text(batch["text"], drop))
+        logits = self.net(inputs, task_ids, **self._condition(list(batch["text"]), B, drop))
         parts = self.loss(logits, targets, kinds)
         with torch.no_grad():
             hit = logits.argmax(-1) == targets
@@ -170,18 +216,16 @@ class MagvitModule(pl.LightningModule):
             raise ValueError(f"num_frames={num_frames} is invalid; allowed: 1 .. {self.hparams.num_frames} (the "
                              "clip length the transformer was trained for)")
 
-    def _decode(self, task: str, text: tuple[torch.Tensor, torch.Tensor], seed: int,
+    def _decode(self, task: str, prompts: list[str] | None, B: int, seed: int,
                 cond_tokens: torch.Tensor | None = None, region: torch.Tensor | None = None) -> torch.Tensor:
         h = self.hparams
-        ids, mask = text
-        B = len(ids)
         task_ids = torch.full((B,), TASKS.index(task), dtype=torch.long, device=self.device)
-        empty = (torch.zeros_like(ids), torch.zeros_like(mask))
+        given, empty = self._condition(prompts, B), self._condition(None, B)
 
         def logits_fn(tokens: torch.Tensor) -> torch.Tensor:
-            logits = self.net(tokens, task_ids, ids, mask).float()
+            logits = self.net(tokens, task_ids, **given).float()
             if h.guidance > 0:  # classifier-free guidance against the dropped prompt
-                logits = logits + h.guidance * (logits - self.net(tokens, task_ids, *empty).float())
+                logits = logits + h.guidance * (logits - self.net(tokens, task_ids, **empty).float())
             return logits
 
         gen = torch.Generator().manual_seed(seed)
@@ -205,7 +249,7 @@ class MagvitModule(pl.LightningModule):
         task = self.hparams.generate_task
         if task != "generation":
             return self.predict(self._real_clips(list(prompts), num_frames, seed), task, list(prompts), seed)
-        tokens = self._decode("generation", self._text(list(prompts)), seed)
+        tokens = self._decode("generation", list(prompts), len(prompts), seed)
         return self.tokenizer.detokenize(tokens, num_frames).float()
 
     def _real_clips(self, prompts: list[str], num_frames: int, seed: int) -> torch.Tensor:
@@ -234,12 +278,11 @@ class MagvitModule(pl.LightningModule):
         B, T = video.shape[:2]
         self._check_frames(T)
         video = video.to(self.device)
-        text = self._text(list(prompts)) if prompts else (torch.zeros(B, 1, dtype=torch.long, device=self.device),
-                                                          torch.zeros(B, 1, dtype=torch.bool, device=self.device))
+        prompts = list(prompts) if prompts else None
         if task == "generation":
-            return self.tokenizer.detokenize(self._decode(task, text, seed), T).float()
+            return self.tokenizer.detokenize(self._decode(task, prompts, B, seed), T).float()
         cond = self._condition_tokens(video, task)
-        tokens = self._decode(task, text, seed, cond, self._region(task))
+        tokens = self._decode(task, prompts, B, seed, cond, self._region(task))
         out = self.tokenizer.detokenize(tokens, T).float()
         visible = pixel_region(task, T, *video.shape[-2:], cond_frames=self.hparams.cond_frames).to(self.device)
         return torch.where(visible[None, :, None], video.float(), out)

@@ -38,8 +38,9 @@ def instantiate(node, *args, **kwargs):
 
 def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=None) -> pl.LightningModule:
     """The model group's LightningModule with its loss; sub-networks get the vocabulary size, a Splitter's
-    network gets D and L from the backbone, which is then attached; a model that renders real clips to
-    condition on (MAGVIT's conditional generate_task) gets the data set's circles settings."""
+    network gets D and L from the backbone, which is then attached; a model with a `check_data` checks the
+    data set against its settings; a model that renders real clips to condition on (MAGVIT's conditional
+    generate_task) gets the data set's circles settings."""
     loss = instantiate(cfg.loss)
     vocab_size = len(WordTokenizer(vocab))  # includes the padding id
     parts = {name: {"vocab_size": vocab_size}
@@ -51,6 +52,8 @@ def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=Non
     model = instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
     if backbone is not None and hasattr(model, "attach_backbone"):
         model.attach_backbone(backbone)
+    if datamodule is not None and hasattr(model, "check_data"):  # e.g. the prompts fit MAGVIT's condition
+        model.check_data(datamodule)
     if datamodule is not None and hasattr(model, "attach_circles"):
         model.attach_circles(getattr(datamodule, "settings", None))
     return model
