@@ -126,6 +126,33 @@ def test_every_task_keeps_the_visible_region_and_fills_the_rest(tokenizer_run, t
         model.predict(video, "zoom")
 
 
+def test_a_run_is_rebuilt_on_the_tokenizer_it_trained_on_not_the_newest(tokenizer_run, tmp_path, caplog):
+    import shutil
+
+    from t2vlab.tasks.common import pin_to_checkpoint
+
+    runs = tmp_path / "tokenizers"
+    shutil.copytree(tokenizer_run, runs / "a")
+    train(_magvit_cfg(runs, tmp_path / "run", f"paths.cache_dir={tmp_path / 'cache'}"))  # the folder: its newest, a
+    newer = compose_cfg("train", ["experiment=magvit_tokenizer_circles", "debug=fast", "logger=none",
+                                  "print_config=false", *TINY_TOKENIZER, "model.tokenizer.latent_dim=5",
+                                  "model.tokenizer.codebook_size=32"], runs / "b")
+    train(newer)  # now the folder's newest run is b, with another codebook
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    recorded, steps = state["hyper_parameters"]["tokenizer_ckpt"], state["global_step"]
+    assert recorded == str((runs / "a" / "checkpoints" / "last.ckpt").resolve())
+    *_, model = load_run(str(tmp_path / "run"), None)  # evaluate.py's rebuild: on a, whose weights it holds
+    assert model.tokenizer.codebook_size == 64
+    resumed = train(_magvit_cfg(runs, tmp_path / "resumed", f"paths.cache_dir={tmp_path / 'cache'}",
+                                f"ckpt_path={ckpt}", f"trainer.max_steps={steps + 2}"))
+    assert resumed["train/global_step"] == steps + 2  # resumed on a: b's tokens would not fit its codebook
+    # a recorded file that is gone: the config's value, with a warning
+    run_cfg = compose_cfg("train", ["experiment=magvit_circles", f"model.tokenizer_ckpt={runs}"], tmp_path / "x")
+    kept = pin_to_checkpoint(run_cfg, {"hyper_parameters": {"tokenizer_ckpt": str(tmp_path / "gone.ckpt")}})
+    assert kept.model.tokenizer_ckpt == str(runs) and "gone.ckpt is gone" in caplog.text
+
+
 def test_a_missing_tokenizer_stops_before_any_work(tmp_path):
     cfg = compose_cfg("train", ["experiment=magvit_circles", "debug=fast", "logger=none", "print_config=false",
                                 f"model.tokenizer_ckpt={tmp_path / 'nowhere'}"], tmp_path / "run")

@@ -32,6 +32,9 @@ CONDITIONS = ("text", "class")
 
 class MagvitModule(pl.LightningModule):
     family = "magvit"
+    # tokenizer_ckpt is recorded as the file used (the config may name a folder of runs, whose newest can change):
+    # a resumed or evaluated run rebuilds on that file (tasks.common.pin_to_checkpoint)
+    pinned_hparams = ("tokenizer_ckpt",)
 
     def __init__(self, transformer, loss, vocab: list[str], tokenizer_ckpt: str, num_frames: int, image_size: int,
                  task_weights: dict[str, float] | None = None, cond_frames: int = 1, text_len: int = 8,
@@ -63,12 +66,13 @@ class MagvitModule(pl.LightningModule):
         if getattr(loss, "family", None) != self.family:
             raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
                              "not fit model=magvit; allowed: loss=magvit_commit")
-        from t2vlab.data.magvit_tokens import load_tokenizer
+        from t2vlab.data.magvit_tokens import find_tokenizer_checkpoint, load_tokenizer
 
         self.circles = None  # the data set's circles settings: generate_task renders real clips to condition on
 
         self.save_hyperparameters(ignore=["transformer", "loss"])
-        self.tokenizer, self.tokenizer_identity = load_tokenizer(tokenizer_ckpt)
+        self.hparams.tokenizer_ckpt = str(find_tokenizer_checkpoint(tokenizer_ckpt).resolve())
+        self.tokenizer, self.tokenizer_identity = load_tokenizer(self.hparams.tokenizer_ckpt)
         self.latent_shape = self.tokenizer.latent_shape(num_frames, image_size, image_size)
         self.words = WordTokenizer(vocab)
         self.class_ids = {name: i for i, name in enumerate(classes or [])} if condition == "class" else {}

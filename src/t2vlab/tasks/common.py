@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from t2vlab.backbones.base import BackboneUnavailable
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.tokenizer import WordTokenizer
 
+log = logging.getLogger(__name__)
+
 
 def instantiate(node, *args, **kwargs):
     """hydra.utils.instantiate, but a constructor's ValueError (bad input) or BackboneUnavailable (missing
@@ -34,6 +37,32 @@ def instantiate(node, *args, **kwargs):
         if isinstance(cause, ValueError | BackboneUnavailable):
             raise cause from None
         raise
+
+
+def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict | Path) -> DictConfig:
+    """The run config with the model keys its class lists in `pinned_hparams` set to the values the checkpoint
+    recorded, e.g. MAGVIT's tokenizer: the config may name a folder whose newest run has changed since (a newer
+    tokenizer), while the checkpoint holds the file that was used. A recorded file that is gone keeps the
+    config's value, with a warning."""
+    keys = getattr(get_class(cfg.model._target_), "pinned_hparams", ())
+    if not keys:
+        return cfg
+    if not isinstance(checkpoint, dict):
+        import torch
+
+        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    recorded = checkpoint.get("hyper_parameters") or {}
+    pinned = cfg.copy()
+    for key in keys:
+        value = recorded.get(key)
+        if value is None or value == OmegaConf.select(cfg, f"model.{key}"):
+            continue
+        if not Path(str(value)).exists():
+            log.warning("model.%s: the checkpoint's %s is gone; using the config's %s", key, value,
+                        OmegaConf.select(cfg, f"model.{key}"))
+            continue
+        pinned.model[key] = value
+    return pinned
 
 
 def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=None) -> pl.LightningModule:

@@ -16,7 +16,14 @@ from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
 from t2vlab.reports import aggregate_seeds, print_metrics, print_scores, update_wandb_summary, versions
 from t2vlab.sampling import read_manifest, sample, write_samples
-from t2vlab.tasks.common import apply_generation, build_data_and_backbone, build_model, instantiate, write_json
+from t2vlab.tasks.common import (
+    apply_generation,
+    build_data_and_backbone,
+    build_model,
+    instantiate,
+    pin_to_checkpoint,
+    write_json,
+)
 from t2vlab.tasks.preflight import BadInput, check_positive
 
 log = logging.getLogger(__name__)
@@ -45,10 +52,10 @@ def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
 def load_run(run_dir: str | None, ckpt_path: str | None):
     """Rebuild a run's data module and model from its saved config and load the checkpoint's weights."""
     run, ckpt = locate_run(run_dir, ckpt_path)
-    run_cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    run_cfg = pin_to_checkpoint(OmegaConf.load(run / ".hydra" / "config.yaml"), state)
     datamodule, backbone = build_data_and_backbone(run_cfg)
     model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["state_dict"])
     return run, ckpt, run_cfg, datamodule, model.eval()
 

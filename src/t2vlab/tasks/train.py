@@ -28,6 +28,7 @@ from t2vlab.tasks.common import (
     instantiate,
     instantiate_callbacks,
     instantiate_loggers,
+    pin_to_checkpoint,
     write_json,
 )
 from t2vlab.tasks.preflight import BadInput, check_train_config
@@ -56,6 +57,8 @@ def train(cfg: DictConfig) -> dict:
         check_train_config(cfg)
         experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
+        if ckpt is not None:  # a resumed run keeps what its checkpoint was built on (e.g. MAGVIT's tokenizer)
+            cfg = pin_to_checkpoint(cfg, ckpt)
         datamodule, backbone = build_data_and_backbone(cfg)
         model = build_model(cfg, datamodule.vocab, backbone, datamodule)
         if callable(getattr(datamodule, "check", None)):  # a real data set's files, before any long work
