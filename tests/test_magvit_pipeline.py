@@ -161,6 +161,13 @@ def test_a_missing_tokenizer_stops_before_any_work(tmp_path):
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_the_8x_chain_names_the_8x_tokenizer_experiment_when_it_is_missing(tmp_path):
+    cfg = compose_cfg("train", ["experiment=magvit_circles_8x", "debug=fast", "logger=none", "print_config=false",
+                                f"paths.output_root={tmp_path / 'outputs'}"], tmp_path / "run")
+    with pytest.raises(BadInput, match=r"experiment=magvit_tokenizer_circles_8x`"):
+        train(cfg)
+
+
 def test_bad_task_weights_name_the_tasks(tokenizer_run, tmp_path):
     cfg = _magvit_cfg(tokenizer_run, tmp_path / "run", "+model.task_weights.zoom=1.0")
     with pytest.raises(BadInput, match="unknown task.*zoom.*allowed: generation, frame_prediction"):

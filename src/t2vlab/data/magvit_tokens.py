@@ -29,7 +29,14 @@ from t2vlab.resume import newest_checkpoint
 from t2vlab.shard_files import ShardFiles, sha256_of
 
 log = logging.getLogger(__name__)
-BUILD_HINT = "build one with `python train.py experiment=magvit_tokenizer_circles`"
+
+
+def build_hint(path: str | Path) -> str:
+    """How to build the tokenizer a config names: the experiment its output folder is named after (train.py
+    writes a run of experiment=X under outputs/X/), else the 16x circles one."""
+    name = next((part for part in reversed(Path(path).parts) if part.startswith("magvit_tokenizer")),
+                "magvit_tokenizer_circles")
+    return f"build one with `python train.py experiment={name}`"
 
 
 def find_tokenizer_checkpoint(path: str | Path) -> Path:
@@ -45,8 +52,8 @@ def find_tokenizer_checkpoint(path: str | Path) -> Path:
         found = [c for c in (newest_checkpoint(r) for r in runs) if c is not None]
         if found:
             return max(found, key=lambda c: c.stat().st_mtime_ns)
-    raise ValueError(f"model.tokenizer_ckpt={path} holds no tokenizer checkpoint; {BUILD_HINT}, or pass a tokenizer "
-                     "run folder or its checkpoints/last.ckpt")
+    raise ValueError(f"model.tokenizer_ckpt={path} holds no tokenizer checkpoint; {build_hint(path)}, or pass a "
+                     "tokenizer run folder or its checkpoints/last.ckpt")
 
 
 def load_tokenizer(path: str | Path) -> tuple[torch.nn.Module, str]:
@@ -56,11 +63,11 @@ def load_tokenizer(path: str | Path) -> tuple[torch.nn.Module, str]:
     config = ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
     if not config.is_file():
         raise ValueError(f"model.tokenizer_ckpt={path}: {ckpt} is not inside a run folder written by train.py "
-                         f"(no {config}); {BUILD_HINT}")
+                         f"(no {config}); {build_hint(path)}")
     run_cfg = OmegaConf.load(config)
     if not str(OmegaConf.select(run_cfg, "model._target_", default="")).endswith("TokenizerModule"):
         raise ValueError(f"model.tokenizer_ckpt={path} is a run of {run_cfg.model._target_}, not a MAGVIT tokenizer; "
-                         f"{BUILD_HINT}")
+                         f"{build_hint(path)}")
     tokenizer = instantiate(run_cfg.model.tokenizer)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     tokenizer.load_state_dict({k.removeprefix("tokenizer."): v for k, v in state.items() if k.startswith("tokenizer.")})
