@@ -36,12 +36,13 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--frames", type=int, default=None, help="frames per clip (default: the run's)")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "magvit_generation.json"))
+    args = parser.parse_args(argv)
     register_resolvers()
     _, _, cfg, _, model = load_run(args.run_dir, None)
     frames = args.frames or model.hparams.num_frames
@@ -53,16 +54,17 @@ def main() -> None:
         label = "bf16" if bf16 else "fp32"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), torch.no_grad():
             whole = timed(lambda: model.generate(prompt, frames, seed=0), args.repeats)
-            tokens = model._decode("generation", model._text(prompt), 0)
+            tokens = model._decode("generation", prompt, len(prompt), 0)
             decoder = timed(lambda t=tokens: model.tokenizer.detokenize(t, frames), args.repeats)
         results[label] = {"median_s": statistics.median(whole), "best_s": min(whole),
                           "tokenizer_decoder_median_s": statistics.median(decoder)}
         print(f"{label}: one {frames}-frame clip in {statistics.median(whole):.3f} s (median of {args.repeats}; best "
               f"{min(whole):.3f} s), of which the tokenizer's decoder {statistics.median(decoder):.3f} s")
-    out = ROOT / "bench" / "results" / "magvit_generation.json"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"written to {out}")
+    return results
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ checkpoint, the token cache, generation, the conditional tasks and evaluate.py o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -283,3 +284,16 @@ def test_a_relativistic_gan_loss_is_refused_by_name():
 
     with pytest.raises(ValueError, match="GANR3Loss is relativistic.*allowed: .*GANHingeLoss"):
         TokenizerLoss(adversarial_weight=0.1, gan=GANR3Loss())
+
+
+def test_the_generation_benchmark_times_a_run(tokenizer_run, tmp_path):
+    train(_magvit_cfg(tokenizer_run, tmp_path / "run", f"paths.cache_dir={tmp_path / 'cache'}",
+                      "evaluation.variants={}"))
+    path = Path(__file__).resolve().parents[1] / "bench" / "magvit_generation.py"
+    spec = importlib.util.spec_from_file_location("magvit_generation", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main([str(tmp_path / "run"), "--repeats", "1", "--out", str(tmp_path / "bench.json")])
+    assert json.loads((tmp_path / "bench.json").read_text()) == results
+    assert results["frames"] == 9 and results["steps"] == 3 and results["tokens"] == 3 * 4 * 4
+    assert 0 < results["fp32"]["tokenizer_decoder_median_s"] < results["fp32"]["median_s"]
