@@ -9,7 +9,6 @@ import torch
 from conftest import compose_cfg
 
 from t2vlab.models.splitter.layers import ConcreteDropout, RotaryEmbedding
-from t2vlab.models.splitter.losses import SplitterBaseLoss, SplitterTransformLoss
 from t2vlab.models.splitter.nets import Splitter, SplitterDual, SplitterNext
 from t2vlab.tasks.common import build_data_and_backbone, build_model
 from t2vlab.tasks.preflight import BadInput
@@ -60,7 +59,7 @@ def test_a_rotation_inside_the_network_equals_feeding_the_rotated_text(net):
             p.normal_()
         hidden, start, rise = torch.randn(3, 6, 16), torch.randn(3, 2, 16), torch.rand(3, 2)
         v1, v2, w = torch.randn(3, 2, 16), torch.randn(3, 2, 16), torch.rand(3, 2)
-        inside = net(hidden, start, rise, rotation=(v1, v2, w))
+        inside = net(hidden, start, rise, rotation=(v1, v2, w), rotation_space="normed")
         text = net.normalize_text(hidden)
         fed = torch.stack([net(soft_rotate(text, v1[:, j], v2[:, j], w[:, j]), start[:, j], rise[:, j],
                                text_normalized=True) for j in range(2)], dim=1)
@@ -108,7 +107,8 @@ def test_a_shared_text_is_projected_once_for_all_step_types_and_keeps_the_gradie
     v1, v2, w = torch.randn(3, 5, 16), torch.randn(3, 5, 16), torch.rand(3, 5)
     text = net.share_text(hidden)
     shared = net(text, start, rise).sum() + net(text, start, rise, rotation=(v1, v2, w)).sum()
-    assert len(text._memo) == 5  # keys and values of the two cross-attentions, the reducer's text part
+    # keys and values of the two cross-attentions, the reducer's text part, the raw text's per-token statistics
+    assert len(text._memo) == 6
     grads_shared = torch.autograd.grad(shared, list(net.parameters()), allow_unused=True)
     separate = net(hidden, start, rise).sum() + net(hidden, start, rise, rotation=(v1, v2, w)).sum()
     grads_separate = torch.autograd.grad(separate, list(net.parameters()), allow_unused=True)
@@ -132,13 +132,14 @@ def test_rotary_embedding_makes_dot_products_depend_on_relative_position():
 def test_learnable_dropout_rate_gets_a_gradient():
     drop = ConcreteDropout(0.3).train()
     x = torch.randn(64, 32)
-    (drop(x).square().mean() + drop.regularizer()).backward()
+    (drop(x).square().mean() + drop.regularizer(torch.randn(32, 8), 32, 1e-6, 1e-5)).backward()
     assert drop.logit.grad is not None and drop.logit.grad.abs() > 0
     torch.testing.assert_close(drop.eval()(x), x)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_learnable_dropout_gradients_equal_autograd_through_the_same_mask(dtype):
+    torch.manual_seed(0)
     drop = ConcreteDropout(0.3, temperature=0.1).train().to(dtype)
     x = torch.randn(16, 40, dtype=dtype, requires_grad=True)
     grad = torch.randn(16, 40, dtype=dtype)
@@ -152,7 +153,9 @@ def test_learnable_dropout_gradients_equal_autograd_through_the_same_mask(dtype)
     (x.float() * keep / (1 - drop.p.float()) * grad.float()).sum().backward()
     if dtype == torch.float64:
         torch.testing.assert_close(fused[0], x.grad.to(dtype), atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(fused[1], drop.logit.grad.to(dtype), atol=1e-6, rtol=1e-6)
+        # the noise is float32 in both, and the rate's gradient a float32 sum over 640 terms in another order: up to
+        # 1.2e-4 apart over 300 seeds
+        torch.testing.assert_close(fused[1], drop.logit.grad.to(dtype), atol=1e-6, rtol=1e-3)
     else:  # bf16 rounds every product: the rate's gradient (a sum over all elements) carries a few % of noise,
         # less than autograd's own bf16 chain of the old implementation (mean 5%, up to 24% over 20 seeds)
         torch.testing.assert_close(fused[0].float(), x.grad.float(), atol=2e-2, rtol=2e-2)
@@ -169,22 +172,6 @@ def test_a_shared_text_under_autocast_projects_like_the_layer_itself():
         assert k.dtype == torch.bfloat16 and shared.compute_input() is shared.compute_input()  # cast once
 
 
-def test_losses_per_sample_and_the_transform_term():
-    start, change = torch.randn(4, 10), torch.randn(4, 10)
-    exact = SplitterTransformLoss()(start + change, start, change)
-    assert exact["loss"].shape == (4,) and torch.allclose(exact["loss"], torch.zeros(4), atol=1e-5)
-    # a parallel but too long change: MSE > 0, the angular terms vanish
-    longer = SplitterTransformLoss()(start + 2 * change, start, change)
-    assert (longer["mse"] > 0).all() and torch.allclose(longer["rot_sin"] + longer["rot_cos"], torch.zeros(4),
-                                                        atol=1e-5)
-    wrong = start + torch.randn(4, 10)
-    t = SplitterTransformLoss()(wrong, start, change)
-    c = torch.nn.functional.cosine_similarity(wrong - start, change)
-    torch.testing.assert_close(t["rot_sin"] + t["rot_cos"], 4 * (1 - c), atol=1e-5, rtol=1e-5)  # |R - I|_F^2
-    b = SplitterBaseLoss()(wrong, start, change)
-    torch.testing.assert_close(t["loss"], b["loss"] + 0.5 * (t["rot_sin"] + t["rot_cos"]))
-
-
 def _module(overrides, tmp_path):
     cfg = compose_cfg("train", ["debug=fast", "logger=none", "print_config=false", *overrides], tmp_path / "run")
     datamodule, backbone = build_data_and_backbone(cfg)
@@ -199,17 +186,6 @@ def _fast_dev_run(overrides, tmp_path):
     trainer.fit(model, datamodule=datamodule)
     model.eval()
     return model
-
-
-def test_frame_sampling_takes_first_last_and_distinct_frames_between(circles_unclip_stack, tmp_path):
-    _, _, model = _module(["model=splitter", "loss=splitter_base", "backbone=circles_unclip",
-                           f"backbone.path={circles_unclip_stack}"], tmp_path)
-    lengths = torch.tensor([10, 4, 7, 3])
-    for _ in range(20):
-        idx = model.sample_frames(lengths)
-        assert idx.shape == (4, 4) and (idx[:, 0] == 0).all() and (idx[:, -1] == lengths - 1).all()
-        assert (idx[:, 1:] >= idx[:, :-1]).all()
-        assert (idx[0, 1:] > idx[0, :-1]).all()  # a long clip: distinct frames
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -1,18 +1,33 @@
 """The thin LightningModule of the Splitter family: training steps on cached embeddings, and generation
-through the frozen backbone.
+through the frozen backbone. Every rule below defaults to the reference trainer's (shared/reference notes,
+`Rotation_T2I_to_T2V/trainers/trainerspliters.py`), without its listed bugs; this project's alternatives are
+named switches.
 
 A batch holds B clips from the embedding cache: frames (B,T,D) padded, lengths (B,), text hidden states
-(B,L,D), the prior's embedding (B,D). Per clip K frames are sampled: the first, the last and K-2 distinct
-random ones between, sorted (s_0 = 0 < s_1 < ... < s_{K-1} = n-1). Every step type runs on all clips at
-once, so one optimizer step covers the whole batch (the reference took one step per clip):
-
-- base: from the prior (standing for frame 0) to every sampled frame, rise = s_k / n; with `reverse`, also
-  from the last frame's counterpart (prior + img_last - img_0) back to the earlier ones, rise < 0;
-- rotation: from frame s_j to s_{j+1}; the start is the prior softly rotated by R(img_0 -> img_s), the
-  (normalised) text softly rotated by R(prior -> that start) inside the network;
-- regression: the same pairs, starting from the model's own detached base prediction for s_j; its loss
-  weight is the mean accuracy of the last `regression_window` epochs (0.5 before there is one).
-Targets are always start + (img_t - img_s). Accuracy = cosine(predicted, true embedding), per step type.
+(B,L,D), pooled text embedding (B,D), the prior's embedding (B,D). Per clip up to `max_batch` frames are
+sampled and the clip is walked forwards and, with `reverse`, backwards (`models/splitter/clip_pairs.py`). Each
+way has an anchor, the embedding standing for its first frame: the prior (train_start=prior) or the clip's
+first frame (first_frame); the backward way starts from the same anchor (reverse_start=prior, the reference) or
+from anchor + img_last - img_0 (last_frame). Targets are always start + (img_t - img_s). Per way, with its first
+frame w_0:
+- base: from the anchor u to every sampled frame t, rise = +-d_t / n;
+- rotation, for the pairs (s, t): start' = soft_rotate(u, R(img_w0 -> img_s), c1) and the text turned by
+  R(u -> start') with blend c2, then predict t from start'. blend=reference: c1 = cos(img_w0, u),
+  c2 = cos(u, pooled text); blend=frames: c1 = cos(img_w0, img_s), c2 = cos(u, start');
+- regression, for the pairs (s, t): start = the model's own detached base prediction for s, the text turned by
+  R(u -> start) with c2 as above; its loss weight is the mean accuracy of the last `regression_window` epochs
+  (0.5 before there is one).
+Soft rotation: X' = (1 - c^p) X + c^p R X, c clipped to [0, 1], p = rotation_power. The text is turned as raw
+hidden states (rotate_text=raw, the reference) or after the network's LayerNorm (normed). Each step type is one
+network call over all clips and pairs; a clip's loss is the mean over its predictions of each step type, base +
+rotation + weight * regression, and the batch's loss the mean over clips (the reference took one optimizer step
+per clip). Accuracy, over a batch's base predictions: relative (the write-up's) = mean cos(pred, img_t) / mean
+cos(u, img_w0), how close the predictions come to their frames against how close the anchor is to the way's
+first frame; plain = mean cos(pred, target).
+Generation: step mode predicts every frame from the prior, rise = increment * i; regression mode predicts frame i
+from frame i-1 with the text turned by R(anchor -> frame i-1), blend c2 (the same function as training). Frame 0
+is predicted (first_frame=predict, the reference: rise 0 in step mode, one increment in regression mode) or is
+the prior itself (first_frame=prior).
 """
 
 from __future__ import annotations
@@ -22,9 +37,22 @@ import torch
 import torch.nn.functional as F
 
 from t2vlab.lit.schedules import warmup_cosine
+from t2vlab.models.splitter.clip_pairs import PAIRS, compact, pair_mask, pair_table, sample_frames, way_order
 from t2vlab.models.splitter.rotation import soft_rotate
+from t2vlab.models.splitter.text_tokens import SPACES
 
 MODES = ("step", "regression")
+BLENDS = ("reference", "frames")
+ACCURACIES = ("relative", "plain")
+REVERSE_STARTS = ("prior", "last_frame")
+FIRST_FRAMES = ("predict", "prior")
+TRAIN_STARTS = ("prior", "first_frame")
+
+
+def masked_clip_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B,J) values and mask -> (B,) mean over each clip's True entries (0 for a clip with none)."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
 class SplitterModule(pl.LightningModule):
@@ -32,19 +60,23 @@ class SplitterModule(pl.LightningModule):
     needs_backbone = True  # the train/evaluate tasks attach backbone=... and serve cached embeddings
 
     def __init__(self, net: torch.nn.Module, loss, vocab: list[str] | None = None, lr: float = 1e-3,
-                 weight_decay: float = 0.01, warmup_steps: int = 100, frames_per_clip: int = 4,
+                 weight_decay: float = 0.01, warmup_steps: int = 100, max_batch: int = 15,
                  base_step: bool = True, reverse: bool = True, rotation_step: bool = True,
                  regression_step: bool = True, regression_window: int = 3, rotation_power: float = 1.0,
-                 dropout_reg: float = 1e-3, mode: str = "step", increment: float | None = None,
-                 fix_text_emb: bool = True, train_start: str = "prior") -> None:
+                 dropout_reg: float = 1e-5, dropout_weight_reg: float = 1e-6, mode: str = "step",
+                 increment: float | None = None, fix_text_emb: bool = True, train_start: str = "prior",
+                 blend: str = "reference", rotate_text: str = "raw", pairs: str = "all",
+                 accuracy: str = "relative", reverse_start: str = "prior", first_frame: str = "predict") -> None:
         super().__init__()
         checks = [("lr", lr > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
-                  ("warmup_steps", warmup_steps >= 0, ">= 0"), ("frames_per_clip", frames_per_clip >= 2, ">= 2"),
+                  ("warmup_steps", warmup_steps >= 0, ">= 0"), ("max_batch", max_batch >= 2, ">= 2"),
                   ("regression_window", regression_window >= 1, ">= 1"),
                   ("rotation_power", rotation_power > 0, "> 0"), ("dropout_reg", dropout_reg >= 0, ">= 0"),
-                  ("mode", mode in MODES, ", ".join(MODES)),
-                  ("train_start", train_start in ("prior", "first_frame"), "prior, first_frame"),
-                  ("increment", increment is None or 0 < abs(increment) < 1, "null (1/num_frames) or 0 < |x| < 1"),
+                  ("dropout_weight_reg", dropout_weight_reg >= 0, ">= 0"),
+                  ("train_start", train_start in TRAIN_STARTS, ", ".join(TRAIN_STARTS)),
+                  ("pairs", pairs in PAIRS, ", ".join(PAIRS)),
+                  ("accuracy", accuracy in ACCURACIES, ", ".join(ACCURACIES)),
+                  ("reverse_start", reverse_start in REVERSE_STARTS, ", ".join(REVERSE_STARTS)),
                   ("base_step", base_step or rotation_step, "at least one of base_step, rotation_step")]
         for key, ok, allowed in checks:
             if not ok:
@@ -56,6 +88,7 @@ class SplitterModule(pl.LightningModule):
             raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and "
                              "does not fit the splitter models")
         self.save_hyperparameters(ignore=["net", "loss"])
+        self.check_generation("model")
         self.net, self.loss = net, loss
         self.backbone = None  # frozen, outside the state dict; attached by the train/evaluate tasks
         self.register_buffer("acc_history", torch.zeros(regression_window))
@@ -63,20 +96,46 @@ class SplitterModule(pl.LightningModule):
         self._epoch_acc: list[float] = []
 
     def check_generation(self, name: str = "generation") -> None:
-        """Generation settings changed after training (evaluate.py generation.<key>=..., or train.py
-        evaluation.variants.<variant>.<key>=...); `name` is where they were set, for the error."""
-        mode, increment = self.hparams.mode, self.hparams.increment
-        if mode not in MODES:
-            raise ValueError(f"{name}.mode={mode} is invalid; allowed: {', '.join(MODES)}")
-        if increment is not None and not 0 < abs(increment) < 1:
-            raise ValueError(f"{name}.increment={increment} is invalid; allowed: null (1/num_frames) or "
-                             "0 < |x| < 1")
+        """Settings that steer generation, checked at build time and again when changed after training
+        (evaluate.py generation.<key>=..., or train.py evaluation.variants.<variant>.<key>=...); `name` is where
+        they were set, for the error."""
+        h = self.hparams
+        checks = [("mode", h.mode in MODES, ", ".join(MODES)),
+                  ("increment", h.increment is None or 0 < abs(h.increment) < 1, "null (1/num_frames) or 0 < |x| < 1"),
+                  ("blend", h.blend in BLENDS, ", ".join(BLENDS)),
+                  ("rotate_text", h.rotate_text in SPACES, ", ".join(SPACES)),
+                  ("first_frame", h.first_frame in FIRST_FRAMES, ", ".join(FIRST_FRAMES))]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name}.{key}={h[key]} is invalid; allowed: {allowed}")
 
     def attach_backbone(self, backbone) -> None:
         if backbone.dim != self.net.dim or backbone.text_len != self.net.text_len:
             raise ValueError(f"backbone {backbone.name} has D={backbone.dim}, L={backbone.text_len}; the network was "
                              f"built for D={self.net.dim}, L={self.net.text_len}")
         self.backbone = backbone
+
+    # ---------------------------------------------------------------- the rules training and generation share
+    def start_blend(self, way_first: torch.Tensor, anchor: torch.Tensor, s_img: torch.Tensor) -> torch.Tensor:
+        """c1, the blend of the rotation step's start: cos(img_w0, anchor) (reference) or cos(img_w0, img_s)."""
+        other = anchor if self.hparams.blend == "reference" else s_img
+        return F.cosine_similarity(way_first, other, dim=-1)
+
+    def text_blend(self, anchor: torch.Tensor, start: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """c2, the blend of the text's turn R(anchor -> start): cos(anchor, pooled text) (reference) or
+        cos(anchor, start)."""
+        other = pooled if self.hparams.blend == "reference" else start
+        return F.cosine_similarity(anchor, other, dim=-1)
+
+    def text_turn(self, anchor: torch.Tensor, start: torch.Tensor, pooled: torch.Tensor) -> tuple:
+        """The soft rotation anchor -> start the text undergoes: (v1, v2, c2 clipped to [0,1] ** rotation_power)."""
+        c = self.text_blend(anchor, start, pooled)
+        return anchor, start, c.clamp(0, 1) ** self.hparams.rotation_power
+
+    def _predict(self, hidden, start: torch.Tensor, rise: torch.Tensor, rotation=None) -> torch.Tensor:
+        """hidden (B,L,D) or net.share_text(hidden) with start (B,D), rise (B,); or J predictions per text: start
+        (B,J,D), rise (B,J)."""
+        return self.net(hidden, start, rise, rotation=rotation, rotation_space=self.hparams.rotate_text).float()
 
     # ---------------------------------------------------------------- training
     def configure_optimizers(self):
@@ -92,89 +151,114 @@ class SplitterModule(pl.LightningModule):
         seen = int(min(self.acc_epochs.item(), len(self.acc_history)))
         return float(self.acc_history[:seen].mean().clamp(0, 1)) if seen else 0.5
 
-    def sample_frames(self, lengths: torch.Tensor) -> torch.Tensor:
-        """(B,) clip lengths -> (B,K) sorted frame indices: 0, K-2 distinct random ones between, n-1.
-        A clip with fewer than K frames repeats some in-between frames."""
-        K = self.hparams.frames_per_clip
-        B, T = len(lengths), int(lengths.max())
-        pos = torch.arange(T, device=lengths.device)[None]
-        inside = (pos >= 1) & (pos <= lengths[:, None] - 2)
-        scores = torch.where(inside, torch.rand(B, T, device=lengths.device), torch.full((B, T), -1.0,
-                                                                                        device=lengths.device))
-        mid = scores.topk(K - 2, dim=1).indices if K > 2 else pos.new_zeros(B, 0)
-        mid = torch.minimum(mid.clamp_min(1), (lengths[:, None] - 2).clamp_min(1)) if K > 2 else mid
-        idx = torch.cat([pos.new_zeros(B, 1).expand(B, 1), mid.sort(dim=1).values, (lengths - 1)[:, None]], dim=1)
-        return idx
+    def sample_frames(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) clip lengths -> frame indices (B,K) and frames sampled per clip (B,) (clip_pairs.sample_frames)."""
+        return sample_frames(lengths, self.hparams.max_batch)
 
-    def _predict(self, hidden, start: torch.Tensor, rise: torch.Tensor, **kw) -> torch.Tensor:
-        """hidden (B,L,D) or net.share_text(hidden) with start (B,D), rise (B,); or J predictions per text: start
-        (B,J,D), rise (B,J)."""
-        return self.net(hidden, start, rise, **kw).float()
+    def ways(self, img: torch.Tensor, idx: torch.Tensor, count: torch.Tensor, prior: torch.Tensor) -> list[dict]:
+        """The clip walked forwards (and backwards with `reverse`): per way its frames' embeddings img (B,K,D), their
+        offsets from the way's first frame d (B,K), the sign of its rises and its anchor (B,D)."""
+        h = self.hparams
+        B, K, D = img.shape
+        anchor = prior if h.train_start == "prior" else img[:, 0]
+        last = img.gather(1, (count - 1)[:, None, None].expand(-1, 1, D))[:, 0]
+        out = []
+        for way in ("forward", "back") if h.reverse else ("forward",):
+            order = way_order(count, K, way)
+            w_idx = idx.gather(1, order)
+            w_anchor = anchor if way == "forward" or h.reverse_start == "prior" else anchor + last - img[:, 0]
+            out.append({"img": img.gather(1, order[..., None].expand(-1, -1, D)),
+                        "d": (w_idx - w_idx[:, :1]).abs().float(), "sign": 1.0 if way == "forward" else -1.0,
+                        "anchor": w_anchor})
+        return out
 
-    def _text_turn(self, v1: torch.Tensor, v2: torch.Tensor, c: torch.Tensor | None = None) -> tuple:
-        """The soft rotation v1 -> v2 the text undergoes, blended by c (default cos(v1, v2)) clipped to [0,1]
-        and raised to rotation_power."""
-        c = F.cosine_similarity(v1, v2, dim=-1) if c is None else c
-        return v1, v2, c.clamp(0, 1) ** self.hparams.rotation_power
+    def _score(self, name: str, pred, start, change, mask, weight: float = 1.0) -> torch.Tensor:
+        """The step type's loss: per clip the mean over its predictions, summed over clips / B (B,J inputs)."""
+        B, J, D = pred.shape
+        terms = self.loss(pred.reshape(-1, D), start.reshape(-1, D), change.reshape(-1, D))
+        per_clip = masked_clip_mean(terms["loss"].view(B, J), mask)
+        self.log(f"train/loss_{name}", per_clip.sum() / max(1, int(mask.any(1).sum())))
+        return weight * per_clip.mean()
 
-    def _score(self, name: str, pred, start, change, weight: float = 1.0) -> torch.Tensor:
-        terms = self.loss(pred, start, change)
-        acc = F.cosine_similarity(pred.float(), (start + change).float(), dim=-1).mean()
-        self.log(f"train/acc_{name}", acc, prog_bar=name == "base")
-        self.log(f"train/loss_{name}", terms["loss"].mean())
-        if name == "base":
-            self._epoch_acc.append(float(acc.detach()))
-        return weight * terms["loss"].mean()
+    def accuracy(self, pred: torch.Tensor, target: torch.Tensor, true_img: torch.Tensor, anchor: torch.Tensor,
+                 way_first: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The batch's accuracy over its base predictions (B,J), each clip weighted alike. relative: mean
+        cos(pred, img_t) / mean cos(anchor, img_w0), the denominator floored at 1e-3; plain: mean cos(pred, target).
+        The reference steps one clip at a time, so its ratio is per clip; over a batch the denominator is an
+        average, which stays away from 0 when single clips start nearly orthogonal to the prior (on circles
+        cos(prior, img_0) ranges from -0.8 to 1)."""
+        if self.hparams.accuracy == "plain":
+            return masked_clip_mean(F.cosine_similarity(pred, target, dim=-1), mask).mean()
+        near = masked_clip_mean(F.cosine_similarity(pred, true_img, dim=-1), mask).mean()
+        base = masked_clip_mean(F.cosine_similarity(anchor, way_first, dim=-1), mask).mean()
+        return near / base.clamp_min(1e-3)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         h = self.hparams
         frames, lengths = batch["frames"].float(), batch["lengths"]
         hidden, prior = batch["hidden"].float(), batch["prior"].float()
+        pooled = batch["pooled"].float()
         text = self.net.share_text(hidden)  # its maps computed once for every step type below
         B, _, D = frames.shape
-        idx = self.sample_frames(lengths)  # (B,K)
+        idx, count = self.sample_frames(lengths)  # (B,K), (B,)
         K = idx.shape[1]
         img = frames.gather(1, idx[..., None].expand(-1, -1, D))  # (B,K,D)
-        # what stands for frame 0: the prior's embedding (the write-up), or the clip's own first frame, so
-        # that start and change come from the same clip
-        anchor = prior if h.train_start == "prior" else img[:, 0]
-        n = lengths.float()[:, None]
+        n, e = lengths.float()[:, None], (lengths - 1).clamp_min(1).float()[:, None]
+        ways = self.ways(img, idx, count, prior)
+        valid = torch.arange(K, device=idx.device)[None] < count[:, None]  # (B,K)
         total = torch.zeros((), device=self.device)
-        base_pred = None
+        base_preds = None
 
         if h.base_step:
-            starts = anchor[:, None].expand(-1, K - 1, -1)
-            change = img[:, 1:] - img[:, :1]
-            rise = (idx[:, 1:] - idx[:, :1]).float() / n
-            if h.reverse:  # the clip played backwards, from its last frame's counterpart
-                last = anchor + img[:, -1] - img[:, 0]
-                starts = torch.cat([starts, last[:, None].expand(-1, K - 1, -1)], dim=1)
-                change = torch.cat([change, img[:, :-1] - img[:, -1:]], dim=1)
-                rise = torch.cat([rise, (idx[:, :-1] - idx[:, -1:]).float() / n], dim=1)
-            pred = self._predict(text, starts, rise)  # (B,J,D): the clip's text is encoded once
-            total = total + self._score("base", pred.reshape(-1, D), starts.reshape(-1, D), change.reshape(-1, D))
-            base_pred = pred[:, : K - 1]  # forward predictions for s_1..s_{K-1}
+            parts = {"start": [], "change": [], "rise": [], "mask": [], "img": [], "first": [], "anchor": []}
+            for w in ways:
+                parts["start"].append(w["anchor"][:, None].expand(-1, K - 1, -1))
+                parts["change"].append(w["img"][:, 1:] - w["img"][:, :1])
+                parts["rise"].append(w["sign"] * w["d"][:, 1:] / n)
+                parts["mask"].append(valid[:, 1:])
+                parts["img"].append(w["img"][:, 1:])
+                parts["first"].append(w["img"][:, :1].expand(-1, K - 1, -1))
+                parts["anchor"].append(w["anchor"][:, None].expand(-1, K - 1, -1))
+            start, change, rise, mask, true_img, first, anchor = (torch.cat(parts[k], 1) for k in parts)
+            pred = self._predict(text, start, rise)  # (B,J,D): the clip's text is encoded once
+            total = total + self._score("base", pred, start, change, mask)
+            acc = self.accuracy(pred, start + change, true_img, anchor, first, mask)
+            self.log("train/acc_base", acc, prog_bar=True)
+            self._epoch_acc.append(float(acc.detach()))
+            base_preds = pred.detach().split(K - 1, dim=1)  # per way, for positions 1..K-1
 
-        pairs = K - 2  # (s_j, s_{j+1}) for j = 1..K-2: both after the first frame
-        if pairs > 0 and (h.rotation_step or h.regression_step):
-            s_img, t_img = img[:, 1:-1], img[:, 2:]  # (B,P,D)
-            rise = (idx[:, 2:] - idx[:, 1:-1]).float() / n  # (B,P)
-            change = (t_img - s_img).reshape(-1, D)
-            prior_p = anchor[:, None].expand(-1, pairs, -1)  # (B,P,D)
-            if h.rotation_step:
-                first = img[:, :1].expand(-1, pairs, -1)
-                start = soft_rotate(prior_p.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D),
-                                    F.cosine_similarity(first, s_img, dim=-1).reshape(-1),
-                                    h.rotation_power).view(B, pairs, D)
-                pred = self._predict(text, start, rise, rotation=self._text_turn(prior_p, start))
-                total = total + self._score("rotation", pred.reshape(-1, D), start.reshape(-1, D), change)
-            if h.regression_step:
-                start = base_pred[:, :-1].detach()  # (B,P,D): the model's own frame s_j
-                pred = self._predict(text, start, rise, rotation=self._text_turn(prior_p, start))
-                total = total + self._score("regression", pred.reshape(-1, D), start.reshape(-1, D), change,
-                                            self.regression_weight)
-        if h.dropout_reg > 0:
-            total = total + h.dropout_reg * self.net.regularizer().to(total)
+        a, b = pair_table(K, h.pairs, device=idx.device)
+        if len(a) and (h.rotation_step or h.regression_step):
+            steps = [("rotation", True)] if h.rotation_step else []
+            steps += [("regression", False)] if h.regression_step else []
+            for name, capped in steps:
+                keep, kept = compact(pair_mask(count, a, b, h.pairs, h.max_batch, capped))  # (B,P)
+                if keep.shape[1] == 0:
+                    continue
+                pa, pb = a[keep], b[keep]  # (B,P) way positions of s and t
+                parts = {"start": [], "change": [], "rise": [], "turn": []}
+                for wi, w in enumerate(ways):
+                    s_img, t_img = (w["img"].gather(1, pos[..., None].expand(-1, -1, D)) for pos in (pa, pb))
+                    u = w["anchor"][:, None].expand_as(s_img)
+                    if name == "rotation":
+                        first = w["img"][:, :1].expand_as(s_img)
+                        c1 = self.start_blend(first, u, s_img)
+                        start = soft_rotate(u.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D),
+                                            c1.reshape(-1), h.rotation_power).view_as(s_img)
+                    else:  # the model's own prediction for s
+                        start = base_preds[wi].gather(1, (pa - 1)[..., None].expand(-1, -1, D))
+                    parts["start"].append(start)
+                    parts["change"].append(t_img - s_img)
+                    parts["rise"].append(w["sign"] * (w["d"].gather(1, pb) - w["d"].gather(1, pa)) / e)
+                    parts["turn"].append(self.text_turn(u, start, pooled[:, None].expand_as(start)))
+                start, change, rise = (torch.cat(parts[k], 1) for k in ("start", "change", "rise"))
+                turn = tuple(torch.cat([t[i] for t in parts["turn"]], 1) for i in range(3))
+                mask = kept.repeat(1, len(ways))
+                pred = self._predict(text, start, rise, rotation=turn)
+                weight = self.regression_weight if name == "regression" else 1.0
+                total = total + self._score(name, pred, start, change, mask, weight)
+        if h.dropout_reg > 0 or h.dropout_weight_reg > 0:
+            total = total + self.net.regularizer(h.dropout_weight_reg, h.dropout_reg).to(total)
         self.log("train/loss", total, prog_bar=True)
         self.log("train/regression_weight", self.regression_weight)
         return total
@@ -189,7 +273,7 @@ class SplitterModule(pl.LightningModule):
     # ---------------------------------------------------------------- generation
     @torch.no_grad()
     def embeddings(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
-        """prompts -> (B, num_frames, D) frame embeddings; frame 0 is the prior's embedding (seed + i per prompt)."""
+        """prompts -> (B, num_frames, D) frame embeddings, from the prior's embedding (seed + i per prompt)."""
         if self.backbone is None:
             raise RuntimeError("the splitter has no backbone attached (train.py and evaluate.py attach the one in "
                                "the run's config)")
@@ -198,28 +282,30 @@ class SplitterModule(pl.LightningModule):
         h, bb = self.hparams, self.backbone
         with torch.autocast(self.device.type, enabled=False):  # the frozen backbone at its own precision
             hidden, pooled = bb.encode_text(list(prompts))
-            start = bb.prior(list(prompts), [seed + i for i in range(len(prompts))])
-        hidden, pooled, start = hidden.to(self.device), pooled.to(self.device), start.to(self.device)
+            prior = bb.prior(list(prompts), [seed + i for i in range(len(prompts))])
+        hidden, pooled, prior = hidden.to(self.device), pooled.to(self.device), prior.to(self.device)
         B, F_ = len(prompts), num_frames
         inc = h.increment if h.increment is not None else 1.0 / num_frames
-        if h.mode == "step":  # every frame from the original start
-            rise = inc * torch.arange(1, F_, device=self.device).float().expand(B, -1)
-            pred = self._predict(hidden, start[:, None].expand(-1, F_ - 1, -1), rise)  # (B,F-1,D)
-            return torch.cat([start[:, None], pred], dim=1)
-        # regression: each frame from the previous prediction, text rotated towards it
-        c = F.cosine_similarity(start, pooled, dim=-1)
-        rise = torch.full((B,), inc, device=self.device)
-        out, prev, anchor = [start], start, start
+        predict_first = h.first_frame == "predict"
         shared = self.net.share_text(hidden)
-        text = shared.text
+        if h.mode == "step":  # every frame from the prior
+            steps = torch.arange(0 if predict_first else 1, F_, device=self.device).float()
+            pred = self._predict(shared, prior[:, None].expand(-1, len(steps), -1), inc * steps.expand(B, -1))
+            return pred if predict_first else torch.cat([prior[:, None], pred], dim=1)
+        # regression: each frame from the previous one, the text turned towards it
+        rise = torch.full((B,), inc, device=self.device)
+        prev = self._predict(shared, prior, rise) if predict_first else prior
+        out, anchor, text, text_pooled = [prev], prior, None, pooled
         for _ in range(1, F_):
-            if h.fix_text_emb:  # the original text, turned by R(start -> previous frame); its maps computed once
-                turn = self._text_turn(start, prev, c)
-                nxt = self._predict(shared, prev, rise, rotation=turn)
-            else:  # the text turned step by step, each turn from the previous anchor
-                text = soft_rotate(text, anchor, prev, c, h.rotation_power)
-                anchor = prev
-                nxt = self._predict(text, prev, rise, text_normalized=True)
+            if h.fix_text_emb:  # the original text, turned by R(prior -> previous frame); its maps computed once
+                nxt = self._predict(shared, prev, rise, rotation=self.text_turn(prior, prev, pooled))
+            else:  # the text (and its pooled embedding) turned step by step, each turn from the previous anchor
+                _, _, w = self.text_turn(anchor, prev, text_pooled)
+                raw = h.rotate_text == "raw"
+                source = text if text is not None else (hidden if raw else shared.text)
+                text = soft_rotate(source, anchor, prev, w)
+                text_pooled, anchor = soft_rotate(text_pooled, anchor, prev, w), prev
+                nxt = self.net(text, prev, rise, text_normalized=not raw).float()
             prev = nxt
             out.append(prev)
         return torch.stack(out, dim=1)

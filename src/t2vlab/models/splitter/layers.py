@@ -55,28 +55,43 @@ class CrossAttention(nn.Module):
     def forward(self, queries: torch.Tensor, text: SharedText | RotatedText) -> torch.Tensor:
         """queries (B,J,Q,D); text a SharedText, or a RotatedText with J rotations -> (B,J,Q,D).
 
-        Keys and values come from the shared text once per prompt. A rotation adds a_l (W n1) + b_l (W n2)
-        to token l's key and value, so it adds a_l q.rope_l(Wk n1) + b_l q.rope_l(Wk n2) to the scores and
-        (p.a) Wv n1 + (p.b) Wv n2 to the output: nothing of size L x D per prediction."""
+        Keys and values come from the shared text once per prompt. A rotated token r_l (T_l - beta) + beta + A_l u1
+        + B_l u2 (text_tokens.py) has the key r_l (K_l - K_beta) + K_beta + A_l Wk u1 + B_l Wk u2 (K_beta = Wk beta +
+        bias; r = 1 for a rotation after the LayerNorm), so the scores get the same updates with q.rope_l(.) of
+        each direction, and the output (p r) V + sum(p (1 - r)) V_beta + (p.A) Wv u1 + (p.B) Wv u2: nothing of size
+        L x D per prediction."""
         B, J, Q, D = queries.shape
         H, dh = self.heads, D // self.heads
-        shared = text.shared if isinstance(text, RotatedText) else text
+        rotated = isinstance(text, RotatedText)
+        shared = text.shared if rotated else text
         heads = lambda t: t.unflatten(-1, (H, dh)).transpose(-3, -2)  # (B,L,D) -> (B,H,L,dh)  # noqa: E731
         k, v = heads(shared.linear(self.k)), heads(shared.linear(self.v))
         if self.rope is not None:
             k = self.rope(k)
         q = self.q(self.norm_q(queries)).unflatten(-1, (H, dh)).permute(0, 3, 1, 2, 4)  # (B,H,J,Q,dh)
         scores = (q.flatten(2, 3) @ k.transpose(-1, -2)).unflatten(2, (J, Q))  # (B,H,J,Q,L)
-        if isinstance(text, RotatedText):
+        L = k.shape[-2]
+        if rotated:
             per_head = lambda n, layer: (n @ layer.weight.T.to(n)).unflatten(-1, (H, dh)).transpose(1, 2)  # noqa: E731
-            a, b = text.a[:, None, :, None], text.b[:, None, :, None]  # (B,1,J,1,L)
-            scores = scores + a * self._key_scores(q, per_head(text.n1, self.k), k.shape[-2]) \
-                + b * self._key_scores(q, per_head(text.n2, self.k), k.shape[-2])
+            A, Bc = text.A[:, None, :, None], text.B[:, None, :, None]  # (B,1,J,1,L)
+            update = A * self._key_scores(q, per_head(text.u1, self.k), L) \
+                + Bc * self._key_scores(q, per_head(text.u2, self.k), L)
+            if text.r is not None:
+                r = text.r[:, None, :, None]
+                k_beta = self.k(text.beta.to(q.dtype)).view(1, H, 1, dh).expand(B, -1, J, -1)
+                at_beta = self._key_scores(q, k_beta, L)
+                scores = r * (scores - at_beta) + at_beta
+            scores = scores + update
         p = (scores * dh**-0.5).softmax(-1)
-        out = (p.flatten(2, 3) @ v).unflatten(2, (J, Q))  # (B,H,J,Q,dh)
-        if isinstance(text, RotatedText):
-            out = out + (p * a).sum(-1, keepdim=True) * per_head(text.n1, self.v)[:, :, :, None] \
-                + (p * b).sum(-1, keepdim=True) * per_head(text.n2, self.v)[:, :, :, None]
+        if rotated and text.r is not None:
+            out = ((p * r).flatten(2, 3) @ v).unflatten(2, (J, Q))  # (B,H,J,Q,dh)
+            v_beta = self.v(text.beta.to(p.dtype)).view(1, H, 1, 1, dh)
+            out = out + (p * (1 - r)).sum(-1, keepdim=True) * v_beta
+        else:
+            out = (p.flatten(2, 3) @ v).unflatten(2, (J, Q))  # (B,H,J,Q,dh)
+        if rotated:
+            out = out + (p * A).sum(-1, keepdim=True) * per_head(text.u1, self.v)[:, :, :, None] \
+                + (p * Bc).sum(-1, keepdim=True) * per_head(text.u2, self.v)[:, :, :, None]
         return queries + self.o(out.permute(0, 2, 3, 1, 4).flatten(-2).to(queries.dtype))
 
     def _key_scores(self, q: torch.Tensor, d: torch.Tensor, length: int) -> torch.Tensor:
@@ -88,7 +103,10 @@ class CrossAttention(nn.Module):
             return (q * d).sum(-1, keepdim=True)
         qe, qo, de, do = q[..., 0::2], q[..., 1::2], d[..., 0::2], d[..., 1::2]
         cos, sin = self.rope.table(length, q.device)
-        return (qe * de + qo * do) @ cos.T.to(q.dtype) + (qo * de - qe * do) @ sin.T.to(q.dtype)
+        # one (rows, dh/2) x (dh/2, L) product each: a batched matmul against the 2-D table would copy it per row
+        both = torch.cat([qe * de + qo * do, qo * de - qe * do], dim=-1)
+        table = torch.cat([cos.T, sin.T]).to(both.dtype)
+        return (both.reshape(-1, both.shape[-1]) @ table).view(*both.shape[:-1], length)
 
 
 class _RelaxedDropout(torch.autograd.Function):
@@ -126,9 +144,12 @@ class _RelaxedDropout(torch.autograd.Function):
 
 
 class ConcreteDropout(nn.Module):
-    """Dropout whose rate is learned (Gal et al., "Concrete Dropout"): the mask is a relaxed Bernoulli sample,
-    so the loss has a gradient with respect to p. `regularizer()` is the entropy term that keeps p from
-    collapsing to 0; the module adds it to the loss. (The reference read p with .item(), so it never learned.)"""
+    """Dropout whose rate is learned (Gal, Hron and Kendall, "Concrete Dropout", 2017): the mask is a relaxed
+    Bernoulli sample, so the loss has a gradient with respect to p. The method's regulariser (`regularizer`) has
+    two terms, weight_reg * |W|^2 / (1 - p) for the weights W the mask acts on, and dropout_reg * K * (p log p +
+    (1 - p) log(1 - p)) for K dropped units (the negative entropy, which keeps p from collapsing to 0); the
+    paper's code defaults to weight_reg 1e-6 and dropout_reg 1e-5. (The reference read p with .item(), so its
+    rate never learned.)"""
 
     def __init__(self, p: float = 0.1, temperature: float = 0.1) -> None:
         super().__init__()
@@ -146,10 +167,11 @@ class ConcreteDropout(nn.Module):
             return x
         return _RelaxedDropout.apply(x, self.logit, self.temperature)
 
-    def regularizer(self) -> torch.Tensor:
-        """Negative Bernoulli entropy of the rate (minimised at p = 0.5)."""
+    def regularizer(self, weight: torch.Tensor, units: int, weight_reg: float, dropout_reg: float) -> torch.Tensor:
+        """weight_reg * |weight|^2 / (1 - p) + dropout_reg * units * (p log p + (1 - p) log(1 - p))."""
         p = self.p
-        return p * torch.log(p) + (1 - p) * torch.log(1 - p)
+        neg_entropy = p * torch.log(p) + (1 - p) * torch.log(1 - p)
+        return weight_reg * weight.float().square().sum() / (1 - p) + dropout_reg * units * neg_entropy
 
 
 class ImprovedBlock(nn.Module):
@@ -168,6 +190,14 @@ class ImprovedBlock(nn.Module):
     def finish(self, pre: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         """The block from lin(x) and skip(x), for callers that compute those two linear maps another way."""
         return skip + self.drop(self.norm(F.gelu(pre)))
+
+    def regularizer(self, weight_reg: float, dropout_reg: float) -> torch.Tensor | None:
+        """Concrete dropout's regulariser (None with fixed dropout). The mask drops the block's output units, each
+        made by one row of `lin`, so W is `lin.weight` and K its output width. (Gal et al. wrap the layer that
+        reads the dropped units; here the dropout closes the block that computes them.)"""
+        if not isinstance(self.drop, ConcreteDropout):
+            return None
+        return self.drop.regularizer(self.lin.weight, self.lin.out_features, weight_reg, dropout_reg)
 
 
 class TokenReducer(nn.Module):
@@ -210,7 +240,9 @@ class TokenReducer(nn.Module):
         if left is not None:  # the rotation's rank-2 part joins the same matmul
             extra = torch.cat([extra, left.to(extra.dtype)], dim=-1)
             mix = torch.cat([mix.expand(B, J, -1, -1), right.to(extra.dtype)], dim=-2)
-        pre = base + extra @ mix + bias.to(base.dtype)
+        # the bias joins the shared part once per prompt (per prediction only when rotated tokens are rescaled),
+        # and the sum lands in the matmul's output: one pass over the (B,J,D,2 width) pre-activations
+        pre = (extra @ mix).add_(base + bias.to(base.dtype))
         x = first.finish(*pre.split(width, dim=-1))  # split, not two slices: one copy in the backward pass
         return self.last(self.blocks[1:](x)).squeeze(-1)
 

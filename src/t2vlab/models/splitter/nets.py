@@ -5,8 +5,9 @@ Several predictions per prompt share one text: start (B,J,D) and rise (B,J) give
 on the text alone (its normalisation, the cross-attention keys and values, the text's part of the token-axis
 reduction) is computed once per prompt, not once per prediction; pass the same `share_text(hidden)` to
 several calls and they share it too. The rotation and regression steps turn the text towards each
-prediction's start: `rotation=(v1, v2, weight)` rotates the normalised text per prediction, and those maps
-follow by a rank-2 update (`text_tokens.RotatedText`). At the thesis shapes they are most of the work.
+prediction's start: `rotation=(v1, v2, weight)` rotates the text per prediction, the raw hidden states before
+the network's LayerNorm (`rotation_space="raw"`, the reference) or the normalised ones ("normed"), and those
+maps follow by low-rank updates (`text_tokens.RotatedText`). At the thesis shapes they are most of the work.
 
 D and L come from the backbone (1280 and 77 for Kandinsky 2.2). All variants share the input encoding
 (layer-normed streams, a learned projection of the start, a Linear(1, D) step encoding that carries
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t2vlab.models.splitter.layers import ConcreteDropout, CrossAttention, ImprovedBlock, TokenReducer, stack_tokens
+from t2vlab.models.splitter.layers import CrossAttention, ImprovedBlock, TokenReducer, stack_tokens
 from t2vlab.models.splitter.text_tokens import RotatedText, SharedText
 
 
@@ -45,14 +46,15 @@ class SplitterNet(nn.Module):
         return self.text_norm(hidden)
 
     def share_text(self, hidden: torch.Tensor) -> SharedText:
-        """The normalised text, for several forward calls with the same weights (its maps computed once)."""
-        return SharedText(self.text_norm(hidden))
+        """The text, for several forward calls with the same weights (its maps computed once)."""
+        return SharedText(self.text_norm(hidden), raw=hidden, norm=self.text_norm)
 
     def forward(self, hidden: torch.Tensor | SharedText, start: torch.Tensor, rise: torch.Tensor, rotation=None,
-                text_normalized: bool = False) -> torch.Tensor:
+                text_normalized: bool = False, rotation_space: str = "raw") -> torch.Tensor:
         """hidden (B,L,D) or share_text's output, start (B,D) or (B,J,D), rise (B,) or (B,J) in (-1, 1) -> next
-        embedding(s), shaped like start. rotation: (v1, v2 (B,J,D), weight (B,J)) turns the normalised text,
-        per prediction, by the soft rotation v1 -> v2. text_normalized: `hidden` is already normalised."""
+        embedding(s), shaped like start. rotation: (v1, v2 (B,J,D), weight (B,J)) turns the text, per prediction,
+        by the soft rotation v1 -> v2, in `rotation_space` (raw: the hidden states; normed: after the LayerNorm).
+        text_normalized: `hidden` is already normalised (then only a normed rotation is possible)."""
         single = start.ndim == 2
         if single:
             start, rise = start[:, None], rise.reshape(-1, 1)
@@ -60,10 +62,12 @@ class SplitterNet(nn.Module):
                 rotation = (rotation[0][:, None], rotation[1][:, None], rotation[2].reshape(-1, 1))
         if isinstance(hidden, SharedText):
             text = hidden
+        elif text_normalized:
+            text = SharedText(hidden)
         else:
-            text = SharedText(hidden if text_normalized else self.text_norm(hidden))  # (B,L,D)
+            text = self.share_text(hidden)  # (B,L,D)
         if rotation is not None:
-            text = RotatedText(text, *rotation)
+            text = RotatedText(text, *rotation, space=rotation_space)
         start_tok = self.start_proj(self.start_norm(start))  # (B,J,D)
         step_tok = self.step_proj(rise[..., None].to(start.dtype))  # (B,J,D)
         out = start + self.head(self.features(text, start_tok, step_tok))
@@ -73,9 +77,10 @@ class SplitterNet(nn.Module):
         """text a SharedText or RotatedText, start and step tokens (B,J,D) -> (B,J,D)."""
         raise NotImplementedError
 
-    def regularizer(self) -> torch.Tensor:
-        """Sum of the learnable-dropout entropy terms (0 without learnable dropout)."""
-        terms = [m.regularizer() for m in self.modules() if isinstance(m, ConcreteDropout)]
+    def regularizer(self, weight_reg: float, dropout_reg: float) -> torch.Tensor:
+        """Sum of the concrete-dropout regularisers of every block with learnable dropout (0 without)."""
+        terms = [t for m in self.modules() if isinstance(m, ImprovedBlock)
+                 if (t := m.regularizer(weight_reg, dropout_reg)) is not None]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
@@ -114,7 +119,7 @@ class SplitterDual(SplitterNet):
 
     def __init__(self, dim: int, text_len: int, heads: int = 8, self_attention: bool = False,
                  reduction: str = "tokens", widths: tuple[int, ...] = (64, 32, 16), dropout: float = 0.1,
-                 learnable_dropout: bool = True) -> None:
+                 learnable_dropout: bool = False) -> None:
         super().__init__(dim, text_len, dropout, learnable_dropout)
         self.self_attention = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True,
                                                          norm_first=True) if self_attention else None
