@@ -132,5 +132,14 @@ def test_the_thesis_experiment_is_tgif_on_kandinsky_on_a_t4_and_stops_at_once_wi
     assert resolved["dataset"]["settings"]["num_frames"] is None
     assert resolved["backbone"]["_target_"].endswith("Kandinsky22Backbone") and resolved["backbone"]["device"] == "cuda"
     assert resolved["trainer"]["precision"] == "16-mixed" and resolved["loss"]["_target_"].endswith("TransformLoss")
+    # the transform loss as the write-up defines it, and the reference trainer's rules with whole clips of up to
+    # 15 sampled frames, one clip per optimizer step
+    loss = resolved["loss"]
+    assert loss["term"] == "generator" and (loss["alpha"], loss["beta"], loss["transform_weight"]) == (0.7, 0.3, 0.5)
+    assert resolved["dataset"]["batch_size"] == 1 and cfg.model.net._target_.endswith("SplitterDual")
+    reference = {"max_batch": 15, "reverse": True, "base_step": True, "rotation_step": True, "regression_step": True,
+                 "train_start": "prior", "reverse_start": "prior", "blend": "reference", "rotate_text": "raw",
+                 "pairs": "all", "accuracy": "relative", "first_frame": "predict"}
+    assert {k: cfg.model[k] for k in reference} == reference
     with pytest.raises(BadInput, match="needs a CUDA GPU"):
         train(cfg)
