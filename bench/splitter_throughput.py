@@ -1,17 +1,18 @@
-"""Splitter training throughput at the thesis shapes, in clips per second: our batched step against a
-loop that, like the reference trainer, samples frames per clip in Python, runs the network once per
-prediction (the text encoded, and rotated where a step rotates it, for each prediction) and takes one
-optimizer step per clip. Also prints each variant's parameter count at D=1280.
+"""Splitter training throughput at the thesis shapes: our batched step against the reference trainer's per-clip
+loop, in clips and predictions per second, at max_batch 4 and 15, fp32 and bf16 autocast.
 
-    .venv/bin/python bench/splitter_throughput.py [--model splitter_dual] [--clips 256] [--batch 64]
+    .venv/bin/python bench/splitter_throughput.py [--model splitter_dual] [--clips 32] [--batch 8] [--rounds 2]
 
-Random embeddings with the thesis shapes: D=1280, 77 text tokens, clips of 16-40 frames. The same network,
-loss and step types (base with reverse, rotation, regression) run in both loops, with the same numbers
-(tests check that shared and one-at-a-time predictions agree); what differs is the batching over clips,
-the text encoded once per clip instead of once per prediction, the sampling and the optimizer-step count.
-The two loops alternate in rounds of --batch clips (the same clips for both), so a shared machine's changing
-speed affects both alike; the per-round ratios are printed beside the total.
-Results go to bench/results/splitter_throughput.json.
+Random embeddings with the thesis shapes: D=1280, 77 text tokens, clips of 16-40 frames. Both loops run the same
+network, loss and rules (the model's defaults: the reference's frame sampling, all pairs both ways, rotation and
+regression steps, the raw text turned); the tests check that they compute the same loss.
+- per-clip loop (`models/splitter/reference_step.py`), what the reference trainer does per clip: frames sampled
+  in Python (up to max_batch), its pair lists, one network call per step type with the text hidden states copied
+  and rotated per prediction, dense D x D rotation matrices built and applied (R x), one optimizer step per clip;
+- ours (`SplitterModule.training_step`): --batch clips per optimizer step, the text's maps computed once per
+  clip and reached by low-rank updates, rotations in O(D).
+The two loops alternate in rounds over the same clips, so that a shared machine's changing speed affects both
+alike; the per-round ratios are printed beside the totals. Results go to bench/results/splitter_throughput.json.
 """
 
 from __future__ import annotations
@@ -31,129 +32,128 @@ from hydra.utils import instantiate
 from t2vlab.config import register_resolvers
 from t2vlab.data.embeddings import collate_embeddings
 from t2vlab.hardware import cpu_supports_bf16
-from t2vlab.models.splitter.rotation import soft_rotate
-from t2vlab.models.splitter.text_tokens import SharedText
+from t2vlab.models.splitter.reference_step import clip_step, sample_labels, way_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 D, L = 1280, 77
 
 
-def build(model: str, frames_per_clip: int | None = None):
+def build(model: str, max_batch: int, D: int = D, L: int = L):
     register_resolvers()
     GlobalHydra.instance().clear()
-    extra = [f"model.frames_per_clip={frames_per_clip}"] if frames_per_clip else []
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}", "loss=splitter_base", *extra])
+        cfg = compose("train", overrides=[f"model={model}", "loss=splitter_base", f"model.max_batch={max_batch}"])
+    torch.manual_seed(0)
     module = instantiate(cfg.model, loss=instantiate(cfg.loss), net={"dim": D, "text_len": L}, _convert_="all")
     module.log = lambda *args, **kwargs: None  # no trainer in these loops
+    module.train()
+    module.bench_optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
     return module
 
 
-def fake_clips(n: int, seed: int = 0) -> list[dict]:
+def fake_clips(n: int, seed: int = 0, D: int = D, L: int = L) -> list[dict]:
     g = torch.Generator().manual_seed(seed)
     return [{"frames": torch.randn(int(torch.randint(16, 41, (1,), generator=g)), D, generator=g),
              "hidden": torch.randn(L, D, generator=g), "pooled": torch.randn(D, generator=g),
              "prior": torch.randn(D, generator=g), "text": "x", "id": str(i)} for i in range(n)]
 
 
-def python_sampling(module):
-    """The reference's per-clip sampling: Python's random over one clip's frame indices."""
-    K = module.hparams.frames_per_clip
-
-    def sample(lengths: torch.Tensor) -> torch.Tensor:
-        n = int(lengths[0])
-        between = sorted(random.sample(range(1, n - 1), K - 2))
-        return torch.tensor([[0, *between, n - 1]])
-
-    return sample
-
-
-def one_prediction_at_a_time(module):
-    """The reference's forward pass: one prediction per call, its text (rotated where a step rotates it)
-    materialised and encoded for that prediction alone."""
-    net = module.net
-
-    def predict(hidden, start, rise, rotation=None, text_normalized=False):
-        if isinstance(hidden, SharedText):  # the text tensor: each prediction below projects its own copy
-            hidden, text_normalized = hidden.text, True
-        if start.ndim == 2:
-            start, rise = start[:, None], rise.reshape(-1, 1)
-            rotation = None if rotation is None else (rotation[0][:, None], rotation[1][:, None],
-                                                      rotation[2].reshape(-1, 1))
-        text = hidden if text_normalized else net.normalize_text(hidden)
-        outs = []
-        for j in range(start.shape[1]):
-            t = text if rotation is None else soft_rotate(text, rotation[0][:, j], rotation[1][:, j], rotation[2][:, j])
-            outs.append(net(t, start[:, j], rise[:, j], text_normalized=True).float())
-        return torch.stack(outs, dim=1)
-
-    return predict
+def predictions(module, frames: int) -> int:
+    """Network predictions one training step makes from a clip of K sampled frames, under the module's rules."""
+    h = module.hparams
+    K = min(frames, h.max_batch)
+    ways = 2 if h.reverse else 1
+    total = ways * (K - 1) if h.base_step else 0
+    pairs = way_pairs(list(range(1, K)), K - 1, h.pairs)
+    if h.rotation_step:
+        total += ways * (min(len(pairs), K - 1) if h.pairs == "all" and len(pairs) > h.max_batch - 1 else len(pairs))
+    if h.regression_step:
+        total += ways * len(pairs)
+    return total
 
 
-def run(module, batches: list[dict], bf16: bool) -> float:
-    if not hasattr(module, "bench_optimizer"):  # one optimizer per module, kept across calls
-        module.bench_optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4)
+def step(module, loss: torch.Tensor) -> None:
     opt = module.bench_optimizer
-    module.train()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def run_ours(module, clips: list[dict], batch: int, bf16: bool) -> float:
     start = time.perf_counter()
-    for batch in batches:
+    for i in range(0, len(clips), batch):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = module.training_step(batch, 0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+            loss = module.training_step(collate_embeddings(clips[i : i + batch]), 0)
+        step(module, loss)
     return time.perf_counter() - start
 
 
-def main() -> None:
+def run_per_clip(module, clips: list[dict], bf16: bool, rng: random.Random) -> float:
+    start = time.perf_counter()
+    for clip in clips:
+        labels = sample_labels(len(clip["frames"]), module.hparams.max_batch, rng)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = clip_step(module, clip, labels)["loss"]
+        step(module, loss)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="splitter_dual")
-    parser.add_argument("--clips", type=int, default=256, help="clips timed per loop (after a warm-up)")
-    parser.add_argument("--batch", type=int, default=64, help="clips per optimizer step in our loop")
-    parser.add_argument("--frames-per-clip", type=int, default=None,
-                        help="frames sampled per clip per step (default: the model config's, 4)")
-    args = parser.parse_args()
-    torch.manual_seed(0)
+    parser.add_argument("--clips", type=int, default=32, help="clips timed per setting, split into --rounds rounds")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8, help="clips per optimizer step in our loop")
+    parser.add_argument("--max-batch", type=int, nargs="+", default=[4, 15], help="frames sampled per clip")
+    parser.add_argument("--dim", type=int, default=D, help="embedding width (1280: Kandinsky 2.2)")
+    parser.add_argument("--text-len", type=int, default=L, help="text tokens (77: Kandinsky 2.2)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "splitter_throughput.json"))
+    args = parser.parse_args(argv)
+    dims = {"D": args.dim, "L": args.text_len}
     random.seed(0)
 
     counts = {}
     for name in ("splitter", "splitter_next", "splitter_dual", "splitter_dual_csa"):
-        counts[name] = sum(p.numel() for p in build(name).net.parameters())
-        print(f"{name:>18}: {counts[name] / 1e6:6.2f} M parameters at D={D}, L={L}")
-
-    clips = fake_clips(args.clips + args.batch)
+        counts[name] = sum(p.numel() for p in build(name, 15, **dims).net.parameters())
+        print(f"{name:>18}: {counts[name] / 1e6:6.2f} M parameters at D={args.dim}, L={args.text_len}")
+    clips = fake_clips(args.clips + args.batch, **dims)
     warm, timed = clips[: args.batch], clips[args.batch :]
-    results = {"model": args.model, "clips": args.clips, "batch": args.batch, "params": counts,
-               "frames_per_clip": build(args.model, args.frames_per_clip).hparams.frames_per_clip,
+    per_round = max(1, len(timed) // args.rounds)
+    results = {"model": args.model, "D": args.dim, "L": args.text_len, "clips": len(timed), "batch": args.batch,
+               "params": counts,
                "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-               "threads": torch.get_num_threads()}
-    precisions = [False, True] if cpu_supports_bf16() else [False]
-    for bf16 in precisions:
-        label = "bf16" if bf16 else "fp32"
-        ours = build(args.model, args.frames_per_clip)
-        run(ours, [collate_embeddings(warm)], bf16)
-        reference = build(args.model, args.frames_per_clip)
-        reference.sample_frames = python_sampling(reference)
-        reference._predict = one_prediction_at_a_time(reference)
-        run(reference, [collate_embeddings([c]) for c in warm[:4]], bf16)
-        # interleaved rounds over the same clips: a shared machine's speed drifts, and both loops see the same drift
-        ours_s, ref_s, ratios = 0.0, 0.0, []
-        for i in range(0, len(timed), args.batch):
-            chunk = timed[i : i + args.batch]
-            o = run(ours, [collate_embeddings(chunk)], bf16)
-            r = run(reference, [collate_embeddings([c]) for c in chunk], bf16)
-            ours_s, ref_s = ours_s + o, ref_s + r
-            ratios.append(r / o)
-        results[label] = {"ours_clips_per_s": args.clips / ours_s, "per_clip_loop_clips_per_s": args.clips / ref_s,
-                          "speedup": ref_s / ours_s, "speedup_per_round": ratios}
-        print(f"{label}: ours {args.clips / ours_s:7.1f} clips/s ({args.batch} clips per step) | per-clip loop "
-              f"{args.clips / ref_s:6.1f} clips/s | {ref_s / ours_s:5.1f}x (rounds of {args.batch} clips: "
-              f"{min(ratios):.1f}x to {max(ratios):.1f}x)")
-    suffix = f"_k{args.frames_per_clip}" if args.frames_per_clip else ""
-    out = ROOT / "bench" / "results" / f"splitter_throughput{suffix}.json"
+               "threads": torch.get_num_threads(), "settings": []}
+    for max_batch in args.max_batch:
+        for bf16 in [False, True] if cpu_supports_bf16() else [False]:
+            label = f"max_batch {max_batch}, {'bf16' if bf16 else 'fp32'}"
+            ours, reference = build(args.model, max_batch, **dims), build(args.model, max_batch, **dims)
+            preds = sum(predictions(ours, len(c["frames"])) for c in timed)
+            rng = random.Random(0)
+            run_ours(ours, warm, args.batch, bf16)  # warm-up: allocator, kernels
+            run_per_clip(reference, warm[:2], bf16, rng)
+            ours_s, ref_s, ratios = 0.0, 0.0, []
+            for i in range(0, len(timed), per_round):
+                chunk = timed[i : i + per_round]
+                o = run_ours(ours, chunk, args.batch, bf16)
+                r = run_per_clip(reference, chunk, bf16, rng)
+                ours_s, ref_s = ours_s + o, ref_s + r
+                ratios.append(r / o)
+            row = {"max_batch": max_batch, "precision": "bf16" if bf16 else "fp32",
+                   "predictions_per_clip": preds / len(timed),
+                   "ours_clips_per_s": len(timed) / ours_s, "per_clip_loop_clips_per_s": len(timed) / ref_s,
+                   "ours_predictions_per_s": preds / ours_s, "per_clip_loop_predictions_per_s": preds / ref_s,
+                   "speedup": ref_s / ours_s, "speedup_per_round": ratios}
+            results["settings"].append(row)
+            print(f"{label}: {row['predictions_per_clip']:.0f} predictions per clip | ours "
+                  f"{row['ours_clips_per_s']:6.2f} clips/s ({row['ours_predictions_per_s']:7.0f} predictions/s, "
+                  f"{args.batch} clips per step) | per-clip loop {row['per_clip_loop_clips_per_s']:6.2f} clips/s "
+                  f"({row['per_clip_loop_predictions_per_s']:6.0f} predictions/s) | {row['speedup']:5.1f}x "
+                  f"(per round: {', '.join(f'{r:.1f}x' for r in ratios)})", flush=True)
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"written to {out}")
+    return results
 
 
 if __name__ == "__main__":
