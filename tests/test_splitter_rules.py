@@ -126,18 +126,27 @@ def test_relative_and_plain_accuracy_are_their_formulas():
     mask = torch.tensor([[True] * 4, [True, True, False, False], [True] * 4])
     cos = lambda x, y: F.cosine_similarity(x, y, dim=-1)  # noqa: E731
     per_clip = lambda v: torch.stack([v[i][mask[i]].mean() for i in range(3)])  # noqa: E731
-    relative = module().accuracy(pred, target, true, anchor, first, mask)
-    expected = per_clip(cos(pred, true)).mean() / per_clip(cos(anchor, first)).mean().clamp_min(1e-3)
-    torch.testing.assert_close(relative, expected)
-    plain = module(accuracy="plain").accuracy(pred, target, true, anchor, first, mask)
+    near, base = module().accuracy(pred, target, true, anchor, first, mask)
+    torch.testing.assert_close(near, per_clip(cos(pred, true)).mean())
+    torch.testing.assert_close(base, per_clip(cos(anchor, first)).mean())
+    plain, one = module(accuracy="plain").accuracy(pred, target, true, anchor, first, mask)
     torch.testing.assert_close(plain, per_clip(cos(pred, target)).mean())
+    assert one == 1
+
+
+def test_an_epochs_relative_accuracy_is_the_ratio_of_its_sums():
+    m = module()
+    m._epoch_acc = [(0.2, 0.5), (0.3, -0.1), (0.1, 0.1)]  # a batch whose clips start opposite the prior
+    assert m.epoch_accuracy() == pytest.approx(0.6 / 0.5)
+    m.on_train_epoch_end()
+    assert m.regression_weight == 1.0  # clipped to [0, 1]
 
 
 def test_the_regression_weight_is_the_accuracy_of_the_last_epochs():
     m = module(regression_window=3)
     assert m.regression_weight == 0.5
     for acc in (0.2, 0.4, 0.9, 0.5):
-        m._epoch_acc = [acc, acc]
+        m._epoch_acc = [(acc, 1.0), (acc, 1.0)]
         m.on_train_epoch_end()
     assert m.regression_weight == pytest.approx((0.4 + 0.9 + 0.5) / 3)
 
