@@ -196,72 +196,80 @@ class SplitterModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         h = self.hparams
         frames, lengths = batch["frames"].float(), batch["lengths"]
-        hidden, prior = batch["hidden"].float(), batch["prior"].float()
-        pooled = batch["pooled"].float()
+        hidden, prior, pooled = batch["hidden"].float(), batch["prior"].float(), batch["pooled"].float()
         text = self.net.share_text(hidden)  # its maps computed once for every step type below
-        B, _, D = frames.shape
+        D = frames.shape[-1]
         idx, count = self.sample_frames(lengths)  # (B,K), (B,)
-        K = idx.shape[1]
         img = frames.gather(1, idx[..., None].expand(-1, -1, D))  # (B,K,D)
-        n, e = lengths.float()[:, None], (lengths - 1).clamp_min(1).float()[:, None]
         ways = self.ways(img, idx, count, prior)
-        valid = torch.arange(K, device=idx.device)[None] < count[:, None]  # (B,K)
         total = torch.zeros((), device=self.device)
         base_preds = None
-
         if h.base_step:
-            parts = {"start": [], "change": [], "rise": [], "mask": [], "img": [], "first": [], "anchor": []}
-            for w in ways:
-                parts["start"].append(w["anchor"][:, None].expand(-1, K - 1, -1))
-                parts["change"].append(w["img"][:, 1:] - w["img"][:, :1])
-                parts["rise"].append(w["sign"] * w["d"][:, 1:] / n)
-                parts["mask"].append(valid[:, 1:])
-                parts["img"].append(w["img"][:, 1:])
-                parts["first"].append(w["img"][:, :1].expand(-1, K - 1, -1))
-                parts["anchor"].append(w["anchor"][:, None].expand(-1, K - 1, -1))
-            start, change, rise, mask, true_img, first, anchor = (torch.cat(parts[k], 1) for k in parts)
-            pred = self._predict(text, start, rise)  # (B,J,D): the clip's text is encoded once
-            total = total + self._score("base", pred, start, change, mask)
-            near, base = self.accuracy(pred, start + change, true_img, anchor, first, mask)
-            self._epoch_acc.append((float(near.detach()), float(base)))
-            self.log("train/acc_base", self.epoch_accuracy(), prog_bar=True)  # the epoch's so far
-            base_preds = pred.detach().split(K - 1, dim=1)  # per way, for positions 1..K-1
-
-        a, b = pair_table(K, h.pairs, device=idx.device)
-        if len(a) and (h.rotation_step or h.regression_step):
-            steps = [("rotation", True)] if h.rotation_step else []
-            steps += [("regression", False)] if h.regression_step else []
-            for name, capped in steps:
-                keep, kept = compact(pair_mask(count, a, b, h.pairs, h.max_batch, capped))  # (B,P)
-                if keep.shape[1] == 0:
-                    continue
-                pa, pb = a[keep], b[keep]  # (B,P) way positions of s and t
-                parts = {"start": [], "change": [], "rise": [], "turn": []}
-                for wi, w in enumerate(ways):
-                    s_img, t_img = (w["img"].gather(1, pos[..., None].expand(-1, -1, D)) for pos in (pa, pb))
-                    u = w["anchor"][:, None].expand_as(s_img)
-                    if name == "rotation":
-                        first = w["img"][:, :1].expand_as(s_img)
-                        c1 = self.start_blend(first, u, s_img)
-                        start = soft_rotate(u.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D),
-                                            c1.reshape(-1), h.rotation_power).view_as(s_img)
-                    else:  # the model's own prediction for s
-                        start = base_preds[wi].gather(1, (pa - 1)[..., None].expand(-1, -1, D))
-                    parts["start"].append(start)
-                    parts["change"].append(t_img - s_img)
-                    parts["rise"].append(w["sign"] * (w["d"].gather(1, pb) - w["d"].gather(1, pa)) / e)
-                    parts["turn"].append(self.text_turn(u, start, pooled[:, None].expand_as(start)))
-                start, change, rise = (torch.cat(parts[k], 1) for k in ("start", "change", "rise"))
-                turn = tuple(torch.cat([t[i] for t in parts["turn"]], 1) for i in range(3))
-                mask = kept.repeat(1, len(ways))
-                pred = self._predict(text, start, rise, rotation=turn)
-                weight = self.regression_weight if name == "regression" else 1.0
-                total = total + self._score(name, pred, start, change, mask, weight)
+            loss, base_preds = self._base_step(text, ways, count, lengths)
+            total = total + loss
+        steps = [("rotation", True)] if h.rotation_step else []
+        steps += [("regression", False)] if h.regression_step else []
+        for name, capped in steps:
+            total = total + self._pair_step(name, capped, text, ways, count, lengths, pooled, base_preds)
         if h.dropout_reg > 0 or h.dropout_weight_reg > 0:
             total = total + self.net.regularizer(h.dropout_weight_reg, h.dropout_reg).to(total)
         self.log("train/loss", total, prog_bar=True)
         self.log("train/regression_weight", self.regression_weight)
         return total
+
+    def _base_step(self, text, ways: list[dict], count: torch.Tensor, lengths: torch.Tensor):
+        """Every sampled frame from its way's anchor, one call for all ways -> (loss, base predictions per way
+        (B,K-1,D) for positions 1..K-1, detached)."""
+        B, K, _ = ways[0]["img"].shape
+        valid = torch.arange(K, device=count.device)[None] < count[:, None]  # (B,K)
+        n = lengths.float()[:, None]
+        parts = {"start": [], "change": [], "rise": [], "mask": [], "img": [], "first": []}
+        for w in ways:
+            parts["start"].append(w["anchor"][:, None].expand(-1, K - 1, -1))
+            parts["change"].append(w["img"][:, 1:] - w["img"][:, :1])
+            parts["rise"].append(w["sign"] * w["d"][:, 1:] / n)
+            parts["mask"].append(valid[:, 1:])
+            parts["img"].append(w["img"][:, 1:])
+            parts["first"].append(w["img"][:, :1].expand(-1, K - 1, -1))
+        start, change, rise, mask, true_img, first = (torch.cat(parts[k], 1) for k in parts)
+        pred = self._predict(text, start, rise)  # (B,J,D): the clip's text is encoded once
+        loss = self._score("base", pred, start, change, mask)
+        near, base = self.accuracy(pred, start + change, true_img, start, first, mask)
+        self._epoch_acc.append((float(near.detach()), float(base)))
+        self.log("train/acc_base", self.epoch_accuracy(), prog_bar=True)  # the epoch's so far
+        return loss, pred.detach().split(K - 1, dim=1)
+
+    def _pair_step(self, name: str, capped: bool, text, ways: list[dict], count: torch.Tensor,
+                   lengths: torch.Tensor, pooled: torch.Tensor, base_preds) -> torch.Tensor:
+        """The rotation or regression step over the pairs (s, t) of every way, one call -> its weighted loss."""
+        h = self.hparams
+        B, K, D = ways[0]["img"].shape
+        a, b = pair_table(K, h.pairs, device=count.device)
+        keep, kept = compact(pair_mask(count, a, b, h.pairs, h.max_batch, capped))  # (B,P)
+        if keep.shape[1] == 0:
+            return torch.zeros((), device=count.device)
+        pa, pb = a[keep], b[keep]  # (B,P) way positions of s and t
+        e = (lengths - 1).clamp_min(1).float()[:, None]
+        parts = {"start": [], "change": [], "rise": [], "turn": []}
+        for wi, w in enumerate(ways):
+            s_img, t_img = (w["img"].gather(1, pos[..., None].expand(-1, -1, D)) for pos in (pa, pb))
+            u = w["anchor"][:, None].expand_as(s_img)
+            if name == "rotation":
+                first = w["img"][:, :1].expand_as(s_img)
+                c1 = self.start_blend(first, u, s_img)
+                start = soft_rotate(u.reshape(-1, D), first.reshape(-1, D), s_img.reshape(-1, D), c1.reshape(-1),
+                                    h.rotation_power).view_as(s_img)
+            else:  # the model's own prediction for s
+                start = base_preds[wi].gather(1, (pa - 1)[..., None].expand(-1, -1, D))
+            parts["start"].append(start)
+            parts["change"].append(t_img - s_img)
+            parts["rise"].append(w["sign"] * (w["d"].gather(1, pb) - w["d"].gather(1, pa)) / e)
+            parts["turn"].append(self.text_turn(u, start, pooled[:, None].expand_as(start)))
+        start, change, rise = (torch.cat(parts[k], 1) for k in ("start", "change", "rise"))
+        turn = tuple(torch.cat([t[i] for t in parts["turn"]], 1) for i in range(3))
+        pred = self._predict(text, start, rise, rotation=turn)
+        weight = self.regression_weight if name == "regression" else 1.0
+        return self._score(name, pred, start, change, kept.repeat(1, len(ways)), weight)
 
     def epoch_accuracy(self) -> float:
         """The accuracy of this epoch's steps so far: sum of numerators / sum of denominators (floored at 1e-3)."""
