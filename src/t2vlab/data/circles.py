@@ -112,6 +112,37 @@ class CirclesSettings:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# the generator's ranges beyond the settings, as fractions of the image size where they scale with it
+ORBIT = (0.22, 0.3)  # rotation: orbit radius
+MIN_ORBIT_STEP = np.deg2rad(20)  # rotation: at least this angle per frame, so the orbit is visible
+BOUNCE_MIN_SPEED = 3.0  # pixels per frame
+ZIGZAG_AMPLITUDE = (0.1, 0.14)
+SCALE_SMALL, SCALE_BIG = (0.05, 0.07), (0.2, 0.25)  # shrink/expand: the radius at the small and the big end
+SCALE_OFFSET = 0.08  # shrink/expand: the centre's offset from the image centre, at most
+
+
+def motion_limits(motion: str, s: CirclesSettings, num_frames: int | None = None) -> dict:
+    """What clips of `motion` drawn with settings `s` and `num_frames` frames can show: the disc's radius range
+    {"radius": (lo, hi)} in pixels, and the largest step of its centre ("step") and radius ("radius_step") between
+    two frames, in pixels. From the same constants `trajectories` draws with."""
+    T, size = num_frames or s.num_frames, float(s.image_size)
+    if motion in ("shrink", "expand"):
+        lo, hi = SCALE_SMALL[0] * size, SCALE_BIG[1] * size
+        return {"radius": (lo, hi), "step": 0.0, "radius_step": (SCALE_BIG[1] - SCALE_SMALL[0]) * size / (T - 1)}
+    fast = s.speed[1]
+    if motion in ("rotate-cw", "rotate-ccw"):  # a chord of the orbit at the largest angular step
+        orbit = ORBIT[1] * size
+        angle = max(fast / (ORBIT[0] * size), MIN_ORBIT_STEP)
+        step = 2 * orbit * np.sin(min(angle, np.pi) / 2)
+    elif motion in ("bounce-vertical", "bounce-horizontal"):
+        step = max(fast, BOUNCE_MIN_SPEED)
+    elif motion in ("zigzag-vertical", "zigzag-horizontal"):  # along, and a full swing across
+        step = float(np.hypot(fast, ZIGZAG_AMPLITUDE[1] * size))
+    else:
+        step = fast
+    return {"radius": tuple(s.radius), "step": float(step), "radius_step": 0.0}
+
+
 def _triangle(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Reflect positions into [lo, hi]: a ball bouncing off two walls."""
     span = hi - lo
@@ -152,10 +183,10 @@ def trajectories(motions: list[str], s: CirclesSettings, rng: np.random.Generato
         sel = m == name
         if sel.any():
             k = int(sel.sum())
-            orbit = rng.uniform(0.22, 0.3, size=(k, 1)) * size
+            orbit = rng.uniform(*ORBIT, size=(k, 1)) * size
             phase = rng.uniform(0, 2 * np.pi, size=(k, 1))
-            # angular speed from the linear speed; at least 20 degrees per frame so the orbit is visible
-            omega = np.maximum(speed[sel] / orbit, np.deg2rad(20))
+            # angular speed from the linear speed; at least MIN_ORBIT_STEP per frame so the orbit is visible
+            omega = np.maximum(speed[sel] / orbit, MIN_ORBIT_STEP)
             ang = phase + sign * omega * t  # y points down, so increasing angle is clockwise on screen
             cx[sel] = size / 2 + orbit * np.cos(ang)
             cy[sel] = size / 2 + orbit * np.sin(ang)
@@ -164,7 +195,7 @@ def trajectories(motions: list[str], s: CirclesSettings, rng: np.random.Generato
         sel = m == name
         if sel.any():
             k = int(sel.sum())
-            v = np.maximum(speed[sel], 3.0)
+            v = np.maximum(speed[sel], BOUNCE_MIN_SPEED)
             # hit a wall at frame `hit` (not the first or last two), so every clip shows the reversal
             hit = rng.integers(2, T - 2, size=(k, 1)) if T >= 5 else np.ones((k, 1))
             top = rng.random((k, 1)) < 0.5
@@ -177,7 +208,7 @@ def trajectories(motions: list[str], s: CirclesSettings, rng: np.random.Generato
         sel = m == name
         if sel.any():
             k = int(sel.sum())
-            amp = rng.uniform(0.1, 0.14, size=(k, 1)) * size
+            amp = rng.uniform(*ZIGZAG_AMPLITUDE, size=(k, 1)) * size
             span = (hi[sel] - lo[sel])
             v = np.minimum(speed[sel], span / (T - 1))
             direction = np.where(rng.random((k, 1)) < 0.5, -1.0, 1.0)
@@ -192,11 +223,11 @@ def trajectories(motions: list[str], s: CirclesSettings, rng: np.random.Generato
         sel = m == name
         if sel.any():
             k = int(sel.sum())
-            small = rng.uniform(0.05, 0.07, size=(k, 1)) * size
-            big = rng.uniform(0.2, 0.25, size=(k, 1)) * size
+            small = rng.uniform(*SCALE_SMALL, size=(k, 1)) * size
+            big = rng.uniform(*SCALE_BIG, size=(k, 1)) * size
             frac = t / (T - 1)
             rad[sel] = small + (big - small) * frac if grow else big + (small - big) * frac
-            off = rng.uniform(-0.08, 0.08, size=(k, 2)) * size * s.start_jitter
+            off = rng.uniform(-SCALE_OFFSET, SCALE_OFFSET, size=(k, 2)) * size * s.start_jitter
             cx[sel] = size / 2 + off[:, :1]
             cy[sel] = size / 2 + off[:, 1:]
 
