@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from t2vlab.data.circles import PROMPT_MOTIONS, TRAIN_PROMPTS, CirclesSettings, generate, motion_of
-from t2vlab.metrics.circles import check_motion, motion_accuracy, summarize, track
+from t2vlab.metrics.circle_motion import check_motion, track
+from t2vlab.metrics.circles import describe_failures, motion_accuracy, score_clips, summarize
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,16 @@ def test_static_and_random_clips_score_low():
     assert np.mean(list(motion_accuracy(shuffled, texts).values())) < 0.3
     blank = torch.ones_like(videos)
     assert max(motion_accuracy(blank, texts).values()) == 0.0
+
+
+def test_failures_are_counted_per_prompt_by_reason(real_clips):
+    videos, texts = real_clips
+    idx = [texts.index(p) for p in list(dict.fromkeys(texts))[:4]]  # four prompts, one real clip each
+    prompts = [texts[i] for i in idx]
+    accuracy, reasons = score_clips(torch.cat([videos[idx], torch.ones_like(videos[idx])]), prompts * 2)
+    assert accuracy == {p: 0.5 for p in prompts}  # the real clip passes, the blank one fails
+    assert reasons == {p: {"no circle": 1} for p in prompts}
+    assert describe_failures({"jumps": 1, "several blobs": 3}) == "several blobs 3, jumps 1"
 
 
 def test_summary_groups():

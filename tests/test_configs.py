@@ -143,3 +143,15 @@ def test_the_thesis_experiment_is_tgif_on_kandinsky_on_a_t4_and_stops_at_once_wi
     assert {k: cfg.model[k] for k in reference} == reference
     with pytest.raises(BadInput, match="needs a CUDA GPU"):
         train(cfg)
+
+
+def test_the_best_circles_splitter_is_the_recipe_docs_splitter_measured(tmp_path):
+    """experiment=splitter_circles_best composes to what docs/splitter.md's sweep over it ran."""
+    recipe = ["model.train_start=first_frame", "model.rotation_step=false", "model.regression_step=false",
+              "model.max_batch=4", "model.pairs=consecutive", "model.reverse_start=last_frame",
+              "dataset.batch_size=64", "trainer.max_steps=3000"]
+    best = compose_cfg("train", ["experiment=splitter_circles_best"], tmp_path)
+    measured = compose_cfg("train", ["experiment=splitter/dual_csa_base", *recipe], tmp_path)
+    for key in ("model", "loss", "backbone", "dataset", "trainer", "evaluation"):
+        assert OmegaConf.to_container(best[key]) == OmegaConf.to_container(measured[key]), key
+    assert best.experiment_name == "splitter_circles_best"

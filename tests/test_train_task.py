@@ -100,3 +100,25 @@ def test_gpu_hardware_without_a_gpu_is_refused(train_cfg):
 def test_blog_model_refuses_other_image_sizes(train_cfg):
     with pytest.raises(ValueError, match=r"image_size=32 is invalid .*allowed: 64"):
         train(train_cfg("model=gan", "dataset.settings.image_size=32", "dataset.settings.radius=[2,5]"))
+
+
+def test_a_run_scored_by_an_earlier_scorer_is_rescored_in_place(train_cfg):
+    import importlib.util
+
+    cfg = train_cfg("evaluation.clips_per_prompt=1")
+    metrics = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert metrics["motion_acc/scorer"] == "circles-v2"
+    old = {k: v for k, v in metrics.items() if k != "motion_acc/scorer"}  # as the first scorer left a run
+    old["motion_acc/seen_all"] = 0.123
+    (out / "metrics.json").write_text(json.dumps(old))
+    path = Path(__file__).resolve().parents[1] / "scripts" / "rescore_circles.py"
+    spec = importlib.util.spec_from_file_location("rescore_circles", path)
+    rescore = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rescore)
+    assert rescore.main([str(out.parent)]) == [out]
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["motion_acc/scorer"] == "circles-v2" and again["circles-v1/motion_acc/seen_all"] == 0.123
+    assert again["motion_acc/seen_all"] == metrics["motion_acc/seen_all"]  # the same clips, sampled again
+    assert again["train/seconds"] == metrics["train/seconds"]  # what is not a motion score stays
+    assert rescore.main([str(out.parent)]) == []  # already on the current scorer

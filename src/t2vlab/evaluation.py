@@ -11,7 +11,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from t2vlab.metrics.circles import motion_accuracy, summarize
+from t2vlab.data.circles import CirclesSettings
+from t2vlab.metrics.circles import SCORER, describe_failures, motion_accuracy, score_clips, summarize
 from t2vlab.sampling import sample
 
 
@@ -22,9 +23,18 @@ class CirclesReport:
     videos: torch.Tensor  # (N, T, C, H, W) in [0, 1]
     prompts: list[str]
     predicted: dict[str, float] = field(default_factory=dict)  # motion_acc_predicted/...: generated frames only
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)  # prompt -> {reason: clips}
 
     def metrics(self) -> dict:
-        return {**self.summary, **self.predicted, **{f"motion_acc/prompt/{p}": v for p, v in self.per_prompt.items()}}
+        return {**self.summary, **self.predicted, **{f"motion_acc/prompt/{p}": v for p, v in self.per_prompt.items()},
+                **{f"motion_acc/failures/{p}": describe_failures(r) for p, r in self.failures.items()},
+                "motion_acc/scorer": SCORER}
+
+
+def circles_settings(datamodule) -> CirclesSettings | None:
+    """The circles data set a datamodule serves (directly or under the Splitter's embedding cache), else None."""
+    settings = getattr(datamodule, "settings", None)
+    return settings if isinstance(settings, CirclesSettings) else None
 
 
 def given_frames(module) -> int:
@@ -33,22 +43,23 @@ def given_frames(module) -> int:
 
 
 def predicted_summary(videos: torch.Tensor, prompts: list[str], train_prompts: list[str], given: int,
-                      background=(1.0, 1.0, 1.0)) -> dict[str, float]:
+                      settings: CirclesSettings | None = None) -> dict[str, float]:
     """The motion summary of the frames after the `given` ones, keyed motion_acc_predicted/... ({} if none)."""
     if given <= 0:
         return {}
-    per_prompt = motion_accuracy(videos[:, given:], prompts, background)
+    per_prompt = motion_accuracy(videos[:, given:], prompts, settings)
     summary = summarize(per_prompt, train_prompts)
     return {k.replace("motion_acc/", "motion_acc_predicted/"): v for k, v in summary.items()}
 
 
 def evaluate_circles(module, train_prompts: list[str], heldout_prompts: list[str], clips_per_prompt: int,
-                     num_frames: int, seed: int, background=(1.0, 1.0, 1.0)) -> CirclesReport:
+                     num_frames: int, seed: int, settings: CirclesSettings | None = None) -> CirclesReport:
+    """Sample K clips per prompt and score them against the data set `settings` (its sizes, colours, speeds)."""
     prompts = list(dict.fromkeys([*train_prompts, *heldout_prompts]))
     videos, texts = sample(module, prompts, clips_per_prompt, num_frames, seed)
-    per_prompt = motion_accuracy(videos, texts, background)
-    predicted = predicted_summary(videos, texts, train_prompts, given_frames(module), background)
-    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts, predicted)
+    per_prompt, failures = score_clips(videos, texts, settings)
+    predicted = predicted_summary(videos, texts, train_prompts, given_frames(module), settings)
+    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts, predicted, failures)
 
 
 def print_report(report: CirclesReport, heldout_prompts: list[str], title: str = "circle motion accuracy",
@@ -57,8 +68,10 @@ def print_report(report: CirclesReport, heldout_prompts: list[str], title: str =
     table.add_column("prompt")
     table.add_column("split")
     table.add_column("accuracy", justify="right")
+    table.add_column("why clips fail")
     for prompt, acc in report.per_prompt.items():
-        table.add_row(prompt, "held-out" if prompt in heldout_prompts else "seen", f"{acc:.2f}")
+        table.add_row(prompt, "held-out" if prompt in heldout_prompts else "seen", f"{acc:.2f}",
+                      describe_failures(report.failures.get(prompt, {})))
     for key, value in {**report.summary, **report.predicted}.items():
-        table.add_row(f"[bold]{key}", "", f"[bold]{value:.3f}")
+        table.add_row(f"[bold]{key}", "", f"[bold]{value:.3f}", "")
     (console or Console()).print(table)

@@ -73,8 +73,7 @@ def tokenizer_report(tokenizer, datamodule, num_clips: int, seed: int, fvd: bool
                "tokenizer/tokens_per_clip": tokens, "tokenizer/bits_per_clip": tokens * math.log2(K),
                "tokenizer/latent_shape": "x".join(map(str, ids.shape[1:])), "tokenizer/eval_clips": num_clips,
                "tokenizer/eval_seed": seed, "tokenizer/clips_per_second": num_clips / seconds}
-    background = tuple(c / 255 for c in settings.background)
-    motion = summarize(motion_accuracy(recons, prompts, background), datamodule.prompts)
+    motion = summarize(motion_accuracy(recons, prompts, settings), datamodule.prompts)
     metrics |= {f"tokenizer/reconstruction_{k}": v for k, v in motion.items()}
     if fvd:
         metrics |= _fvd(recons, videos, datamodule)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
+from t2vlab.evaluation import circles_settings
 from t2vlab.metrics.circles import motion_accuracy, summarize
 from t2vlab.sampling import sample, write_samples
 
@@ -67,7 +68,7 @@ class VideoSampler(pl.Callback):
 
     def _log(self, trainer, videos, texts, rows, train) -> None:
         try:  # only circles prompts have a motion scorer
-            scores = summarize(motion_accuracy(videos, texts), train)
+            scores = summarize(motion_accuracy(videos, texts, circles_settings(trainer.datamodule)), train)
         except ValueError:
             scores = {}
         if scores:

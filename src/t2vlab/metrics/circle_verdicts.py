@@ -10,7 +10,7 @@ least MIN_FILL), its equivalent radius sqrt(area / pi) lies in the motion's radi
 RADIUS_TOLERANCE, and its mean colour is within COLOUR_TOLERANCE (largest channel) of a palette colour.
 Per clip, every frame must hold a blob, at least MIN_PASSING of the frames must pass, the largest blob's centre
 may move at most STEP_TOLERANCE x the motion's largest step + STEP_SLACK pixels between frames (its radius
-likewise), and the centres must pass the motion's test (metrics/circles.py).
+likewise), and the centres must pass the motion's test (metrics/circle_motion.py).
 
 Real clips set the tolerances (`CircleLimits` holds what the data set draws; measured on 1,900 clips of seed 7,
 10 and 16 frames): exactly one blob in every frame, equivalent radius 0.93-1.03 of the drawn one, elongation up
@@ -28,6 +28,7 @@ import torch
 from scipy import ndimage
 
 from t2vlab.data.circles import CirclesSettings, motion_limits, motion_of
+from t2vlab.metrics.circle_motion import Track, check_motion
 
 REASONS = ("no circle", "several blobs", "wrong size", "wrong colour", "jumps", "wrong motion")
 FOREGROUND = 0.5
@@ -125,8 +126,6 @@ def frame_failures(blobs: FrameBlobs, limits: CircleLimits, motion: str) -> list
 def verdict(prompt: str, video: torch.Tensor | np.ndarray, limits: CircleLimits) -> str:
     """"" when the clip shows the prompt's motion as a viewer would accept it, else the first reason it fails, in the
     order of REASONS."""
-    from t2vlab.metrics.circles import Track, check_motion  # the motion tests; that module imports this one
-
     motion = motion_of(prompt)
     blobs = find_blobs(video, limits.background)
     failures = frame_failures(blobs, limits, motion)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
-from t2vlab.evaluation import evaluate_circles, print_report
+from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
 from t2vlab.reports import print_scores
 from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
@@ -138,7 +138,7 @@ def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, tag: str =
     """Sample the fixed prompt list, score motion, write the samples and their manifest."""
     with inference_autocast(model.device):
         report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
-                                  ev.clips_per_prompt, ev.num_frames, ev.seed)
+                                  ev.clips_per_prompt, ev.num_frames, ev.seed, circles_settings(datamodule))
     title = "circle motion accuracy" + ("" if tag == "evaluation" else f", {tag}")
     print_report(report, datamodule.holdout_prompts, title=f"{title} ({out})")
     write_samples(report.videos, report.prompts, out / "samples" / tag,
