@@ -6,7 +6,7 @@ For every training run found (a folder with .hydra/config.yaml and checkpoints/l
 metrics.json was not written by the current scorer: rebuild the model from its checkpoint (as evaluate.py does),
 sample again the clips its own evaluation sampled (evaluation.seed, clips_per_prompt and num_frames, and each of
 evaluation.variants), score them, and rewrite metrics.json with the new motion_acc values. The values they
-replace are kept beside them under "<scorer that wrote them>/<key>"; the samples on disk are left as they are.
+replace are kept under "superseded": {<scorer that wrote them>: {key: value}}; the samples on disk stay.
 `evaluate.py compare=<folder>` then tables the runs on the current scorer.
 """
 
@@ -57,8 +57,8 @@ def rescore(run: Path) -> dict | None:
         fresh |= {f"{name}/{k}" if name else k: v for k, v in report.metrics().items()}
     prefixes = [*MOTION_KEYS] + [f"{n}/{p}" for n in variants for p in MOTION_KEYS]
     replaced = {k: v for k, v in metrics.items() if k.startswith(tuple(prefixes))}
-    metrics = {k: v for k, v in metrics.items() if k not in replaced}
-    metrics |= {f"{old}/{k}": v for k, v in replaced.items()} | fresh | {"motion_acc/scorer": SCORER}
+    metrics = {k: v for k, v in metrics.items() if k not in replaced} | fresh | {"motion_acc/scorer": SCORER}
+    metrics.setdefault("superseded", {})[old] = replaced
     write_json(metrics_file, metrics)
     return metrics
 

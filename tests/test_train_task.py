@@ -118,7 +118,8 @@ def test_a_run_scored_by_an_earlier_scorer_is_rescored_in_place(train_cfg):
     spec.loader.exec_module(rescore)
     assert rescore.main([str(out.parent)]) == [out]
     again = json.loads((out / "metrics.json").read_text())
-    assert again["motion_acc/scorer"] == "circles-v2" and again["circles-v1/motion_acc/seen_all"] == 0.123
+    assert again["motion_acc/scorer"] == "circles-v2"
+    assert again["superseded"]["circles-v1"]["motion_acc/seen_all"] == 0.123
     assert again["motion_acc/seen_all"] == metrics["motion_acc/seen_all"]  # the same clips, sampled again
     assert again["train/seconds"] == metrics["train/seconds"]  # what is not a motion score stays
     assert rescore.main([str(out.parent)]) == []  # already on the current scorer
