@@ -141,3 +141,27 @@ def test_msrvtt_thesis_protocol_reads_msrvtt_in_its_published_format(tmp_path, s
 def test_bad_input_is_refused_before_any_work(tmp_path, overrides, message):
     with pytest.raises(BadInput, match=message.replace("[", r"\[").replace("]", r"\]")):
         evaluate(compose_cfg("evaluate", overrides, tmp_path / "eval"))
+
+
+def test_the_benchmark_scores_every_run_alike_and_lists_missing_families(trained_run, tmp_path, scripted_i3d):
+    second = tmp_path / "second"
+    train(compose_cfg("train", ["debug=fast", "logger=none", "print_config=false", "seed=1"], second))
+    small = [o.replace("clips_per_prompt", "protocol.clips_per_prompt") for o in SMALL]
+    report = _eval(tmp_path, scripted_i3d, "protocol=circles_benchmark", f"benchmark=[{trained_run},{second}]",
+                   "seeds=[0,1]", *small)
+    gan = next(e for e in report["entries"] if e["family"] == "gan")
+    assert len(gan["runs"]) == 2 and gan["experiment"] == "debug_fast"  # two training seeds, one entry
+    assert {e["family"] for e in report["entries"] if e.get("missing")} == {"splitter", "magvit"}
+    for run in report["runs"]:
+        assert run["num_frames"] == 16 and [s["seed"] for s in run["per_seed"]] == [0, 1]  # 16 frames, not the 4
+        assert run["parameters"]["trained"] > 0 and run["train_seconds"]["run"] > 0
+        assert 0 <= run["means"]["motion/all seen"] <= 1 and np.isfinite(run["means"]["fvd"])
+    mean, std = gan["stats"]["motion/straight moves"]
+    runs = [r["means"]["motion/straight moves"] for r in report["runs"]]
+    assert mean == pytest.approx(np.mean(runs)) and std == pytest.approx(np.std(runs, ddof=1))
+    assert report["fvd_floor"] is not None and np.isfinite(report["fvd_floor"])
+    table = (tmp_path / "eval" / "benchmark.md").read_text()
+    assert "| splitter | missing |" in table and "| gan | `debug_fast` | 2 |" in table
+    assert "Time to quality" in (tmp_path / "eval" / "benchmark.html").read_text()  # the runs' sampling rounds
+    with pytest.raises(BadInput, match="protocol=circles_benchmark"):
+        _eval(tmp_path, scripted_i3d, f"benchmark=[{trained_run}]", name="refused")

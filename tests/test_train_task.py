@@ -26,6 +26,12 @@ def test_fast_run_writes_the_run_layout(train_cfg, model, loss):
     assert all((out / "samples" / r["path"]).is_file() for r in rows)
     heldout = [r for r in rows if r["heldout"]]
     assert heldout and all(r["prompt"] == "circle moving up-right" for r in heldout)
+    # every sampling round scored against the training seconds so far (time to quality)
+    scores = [json.loads(line) for line in (out / "samples" / "scores.jsonl").read_text().splitlines()]
+    assert scores and scores[-1]["step"] == metrics["train/global_step"]
+    seconds = [s["train_seconds"] for s in scores]
+    assert seconds == sorted(seconds) and 0 < seconds[-1] <= metrics["train/seconds"]
+    assert all(0 <= s["motion_acc/seen_all"] <= 1 for s in scores)
 
 
 def test_resume_continues_from_the_checkpoint(train_cfg):

@@ -182,6 +182,32 @@ def plot_learning_curves(rows: list[Row]) -> bytes | None:
     return _png(fig)
 
 
+def plot_time_to_quality(groups: dict[str, list[Path]], metric: str = "motion_acc/seen_all") -> bytes | None:
+    """Per configuration (label -> run folders): the motion accuracy of the samples drawn during training against
+    the training seconds at which they were drawn (samples/scores.jsonl), the mean over runs round by round."""
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    drew = False
+    for label, paths in groups.items():
+        rounds: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        for path in paths:
+            rows = read_history(path / "samples" / "scores.jsonl")
+            for i, row in enumerate(r for r in rows if isinstance(r.get(metric), int | float)):
+                rounds[i].append((row["train_seconds"], row[metric]))
+        if rounds:
+            points = [np.mean(rounds[i], axis=0) for i in sorted(rounds)]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+            drew = True
+    if not drew:
+        return None
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel(f"samples' {metric}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("time to quality (mean over seeds)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def plot_samples(rows: list[Row], prompts_per_row: int = 3) -> bytes | None:
     """For each configuration, the first evaluation clip of a few prompts from its first finished run."""
     strips = []
@@ -252,7 +278,9 @@ def compare(target: str, out_dir: Path, console: Console | None = None) -> dict:
     for key, values in swept_keys(runs).items():
         if key != "seed":
             images[f"{metric} by {key}"] = plot_metric_vs_key(runs, key, values, metric)
-    for title, png in (("learning curves", plot_learning_curves(rows)), ("samples", plot_samples(rows))):
+    quality = plot_time_to_quality({r.configuration: [x.path for x in r.runs] for r in rows})
+    for title, png in (("learning curves", plot_learning_curves(rows)), ("time to quality", quality),
+                       ("samples", plot_samples(rows))):
         if png is not None:
             images[title] = png
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)

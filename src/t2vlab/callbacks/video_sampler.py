@@ -2,11 +2,15 @@
 
 Writes GIFs under `dirpath/<epoch folder>/`, appends to `dirpath/manifest.jsonl`, logs the clips (and, on
 circles, their motion accuracy) to the run's logger. Prompts default to the data module's training prompts
-plus its held-out prompts.
+plus its held-out prompts. On circles, each round's scores also go to `dirpath/scores.jsonl` with the step and
+the training seconds so far (wall time since training started, less the time spent sampling): time to quality,
+readable offline (the comparison report plots it).
 """
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -29,6 +33,10 @@ class VideoSampler(pl.Callback):
         self.dirpath, self.every_n_epochs, self.clips_per_prompt = Path(dirpath), every_n_epochs, clips_per_prompt
         self.num_frames, self.fps, self.seed, self.prompts = num_frames, fps, seed, prompts
         self._last_step = -1
+        self._started, self._sampling = time.perf_counter(), 0.0  # reset when training starts
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._started, self._sampling = time.perf_counter(), 0.0
 
     def _prompts(self, trainer: pl.Trainer) -> tuple[list[str], list[str], list[str]]:
         dm = trainer.datamodule
@@ -53,6 +61,8 @@ class VideoSampler(pl.Callback):
         prompts, train, heldout = self._prompts(trainer)
         if not prompts:
             return
+        began = time.perf_counter()
+        train_seconds = began - self._started - self._sampling
         was_training = module.training
         module.eval()
         try:
@@ -64,14 +74,21 @@ class VideoSampler(pl.Callback):
         rows = write_samples(videos, texts, folder, self.fps, heldout=heldout, manifest=self.dirpath / "manifest.jsonl",
                              fields={"epoch": trainer.current_epoch, "step": trainer.global_step, "tag": tag,
                                      "seed": self.seed})
-        self._log(trainer, videos, texts, rows, train)
+        try:
+            self._log(trainer, videos, texts, rows, train, tag, train_seconds)
+        finally:
+            self._sampling += time.perf_counter() - began
 
-    def _log(self, trainer, videos, texts, rows, train) -> None:
+    def _log(self, trainer, videos, texts, rows, train, tag: str, train_seconds: float) -> None:
         try:  # only circles prompts have a motion scorer
             scores = summarize(motion_accuracy(videos, texts, circles_settings(trainer.datamodule)), train)
         except ValueError:
             scores = {}
         if scores:
+            record = {"step": trainer.global_step, "epoch": trainer.current_epoch, "tag": tag,
+                      "train_seconds": train_seconds, **scores}
+            with open(self.dirpath / "scores.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
             for logger in trainer.loggers:
                 logger.log_metrics({f"samples/{k}": v for k, v in scores.items()}, step=trainer.global_step)
         for logger in trainer.loggers:

@@ -17,10 +17,13 @@ class CirclesProtocol(Protocol):
     name = "circles"
 
     def __init__(self, clips_per_prompt: int = 16, real_seed: int = 1_000_003, metrics: dict | None = None,
-                 dataset: dict | None = None) -> None:
+                 dataset: dict | None = None, num_frames: int | None = None) -> None:
         super().__init__(metrics)
         if clips_per_prompt < 1:
             raise ValueError(f"protocol.clips_per_prompt={clips_per_prompt} is invalid; allowed: >= 1")
+        if num_frames is not None and num_frames < 2:
+            raise ValueError(f"protocol.num_frames={num_frames} is invalid; allowed: null (the run's) or >= 2")
+        self.fixed_frames = num_frames  # every run scored at this many frames, whatever it trained on
         self.clips_per_prompt, self.real_seed = clips_per_prompt, real_seed
         self.dataset_overrides = dict(dataset or {})  # for video folders, which carry no dataset config
         self.dataset: CirclesSettings | None = None
@@ -47,7 +50,7 @@ class CirclesProtocol(Protocol):
         for p in [*train_prompts, *heldout_prompts]:
             motion_of(p)  # an unknown prompt is refused here, before any work
         self.dataset, self.train_prompts, self.heldout_prompts = settings, train_prompts, heldout_prompts
-        self.num_frames = settings.num_frames
+        self.num_frames = self.fixed_frames or settings.num_frames
 
     def load_context(self) -> dict:
         return {"settings": self.dataset}  # the classifier learns from clips of this dataset setting

@@ -74,6 +74,8 @@ def _check_source(cfg: DictConfig) -> list[int]:
 def evaluate(cfg: DictConfig) -> dict:
     if cfg.get("compare"):
         return compare_runs(cfg)
+    if cfg.get("benchmark"):
+        return benchmark_runs(cfg)
     # everything that can be wrong with the input is found here, before any generation or scoring
     try:
         check_positive(cfg, ["clips_per_prompt", "num_frames"])
@@ -166,6 +168,19 @@ def compare_runs(cfg: DictConfig) -> dict:
         raise BadInput(str(e)) from None
     log.info("comparison of %d configurations written to %s", len(result["rows"]), out / "report.html")
     return result
+
+
+def benchmark_runs(cfg: DictConfig) -> dict:
+    """benchmark=<runs>: every run scored by the same fixed-frame protocol, then one leaderboard."""
+    from t2vlab.benchmark import run_benchmark
+
+    if OmegaConf.select(cfg, "protocol.num_frames") is None:
+        raise BadInput("benchmark= needs a protocol that scores every run at the same frame count; allowed: "
+                       "protocol=circles_benchmark")
+    try:
+        return run_benchmark(cfg, load_run)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
 
 
 def _stack(videos: list[torch.Tensor], num_frames: int) -> torch.Tensor:
