@@ -36,29 +36,33 @@ def test_cosine_ratio_and_random_mask_counts():
     assert mask.float().mean(0).min() > 0.3
 
 
-def _latent(task, **kw):
-    return latent_region(task, 17, 64, 64, **kw)
+@pytest.mark.parametrize("frames", [16, 17])  # 16 is padded to 17 by repeating its last frame, as the tokenizer does
+def test_latent_region_of_every_task_on_a_64x64_clip(frames):
+    """By hand: latent frame 0 holds video frame 0, latent j >= 1 frames 4j-3 .. 4j (frame 16 is 16-frame clips'
+    padding, a copy of frame 15); a latent is condition when any frame it holds is visible."""
+    def latent_frames(*js):
+        return (torch.isin(torch.arange(5), torch.tensor(js, dtype=torch.long)))[:, None, None].expand(5, 8, 8)
 
-
-def test_latent_region_of_every_task_on_a_17x64x64_clip():
     box = torch.zeros(5, 8, 8, dtype=torch.bool)
     box[:, 2:6, 2:6] = True
+    middle = (torch.arange(8) >= 2) & (torch.arange(8) < 6)
     expected = {
-        "generation": torch.zeros(5, 8, 8, dtype=torch.bool),
-        "frame_interpolation": torch.arange(5)[:, None, None].expand(5, 8, 8) == 0,
+        "generation": latent_frames(),
+        "frame_interpolation": latent_frames(0, 4),  # the last frame is in the last group: it is shown
         "outpaint_central": box,
         "inpaint_central": ~box,
-        "outpaint_horizontal": ((torch.arange(8) >= 2) & (torch.arange(8) < 6))[None, None, :].expand(5, 8, 8),
-        "outpaint_vertical": ((torch.arange(8) >= 2) & (torch.arange(8) < 6))[None, :, None].expand(5, 8, 8),
+        "outpaint_horizontal": middle[None, None, :].expand(5, 8, 8),
+        "outpaint_vertical": middle[None, :, None].expand(5, 8, 8),
     }
     for task, want in expected.items():
-        got = _latent(task)
+        got = latent_region(task, frames, 64, 64)
         assert got.shape == (5, 8, 8) and torch.equal(got, want), task
-    for cond_frames, frames in ((1, [0]), (4, [0]), (5, [0, 1]), (9, [0, 1, 2])):
-        got = _latent("frame_prediction", cond_frames=cond_frames)
-        assert got.all(dim=(1, 2)).nonzero().flatten().tolist() == frames
-        assert torch.equal(got.any(dim=(1, 2)), got.all(dim=(1, 2)))
+    for cond_frames, groups in ((1, [0]), (2, [0, 1]), (5, [0, 1]), (6, [0, 1, 2]), (9, [0, 1, 2]), (10, [0, 1, 2, 3])):
+        got = latent_region("frame_prediction", frames, 64, 64, cond_frames=cond_frames)
+        assert torch.equal(got, latent_frames(*groups)), cond_frames
     assert set(TASKS) == set(expected) | {"frame_prediction"}
+    assert not torch.equal(latent_region("frame_interpolation", frames, 64, 64),
+                           latent_region("frame_prediction", frames, 64, 64))
 
 
 def test_pixel_region_boxes_and_unaligned_latent_box():
@@ -66,15 +70,15 @@ def test_pixel_region_boxes_and_unaligned_latent_box():
     assert region[:, 16:48, 8:24].all() and region.sum() == 3 * 32 * 16
     assert torch.equal(pixel_region("inpaint_central", 3, 64, 32), ~region)
     assert pixel_region("frame_interpolation", 9, 4, 4).all(dim=(1, 2)).nonzero().flatten().tolist() == [0, 8]
-    # 48 pixels: the box is [12, 36); latents 1 and 4 straddle its edge
-    assert latent_region("outpaint_central", 5, 48, 48)[0].nonzero()[:, 0].unique().tolist() == [2, 3]
+    # 48 pixels: the box is [12, 36); latents 1 and 4 straddle its edge and hold visible pixels either way
+    assert latent_region("outpaint_central", 5, 48, 48)[0].nonzero()[:, 0].unique().tolist() == [1, 2, 3, 4]
     inpaint = latent_region("inpaint_central", 5, 48, 48)[0]
-    assert inpaint[0].all() and inpaint[5].all() and inpaint[:, 0].all() and not inpaint[1:5, 1:5].any()
+    assert inpaint[1].all() and inpaint[4].all() and inpaint[:, 1].all() and not inpaint[2:4, 2:4].any()
 
 
 def test_bad_settings_name_the_value():
-    with pytest.raises(ValueError, match="num_frames=16"):
-        latent_region("generation", 16, 64, 64)
+    with pytest.raises(ValueError, match="num_frames=15"):  # neither 1 + 4k nor 4k
+        latent_region("generation", 15, 64, 64)
     with pytest.raises(ValueError, match="height=60"):
         latent_region("generation", 17, 60, 64)
     with pytest.raises(ValueError, match="width=20.*spatial_factor=8"):

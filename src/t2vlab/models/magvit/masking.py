@@ -149,19 +149,24 @@ def latent_region(
     temporal_factor: int = 4,
     cond_frames: int = 1,
 ) -> torch.Tensor:
-    """Condition region in latent space, bool (t,h,w): True where every frame and pixel a latent covers is visible.
+    """Condition region in latent space, bool (t,h,w): True where any frame and pixel a latent covers is visible.
 
     Latent frame 0 covers video frame 0, latent frame j >= 1 frames tf*(j-1)+1 .. tf*j; latent (y, x) covers
-    pixels [s*y, s*(y+1)) x [s*x, s*(x+1)).
+    pixels [s*y, s*(y+1)) x [s*x, s*(x+1)). A clip of tf*k frames is padded by repeating its last frame, as the
+    tokenizer pads it, so its last latent frame holds the last real frame. A partly visible latent is condition:
+    its condition token encodes the visible part (padded, `condition_video`) and COMMIT refines it, so the model
+    is shown every visible frame (with "every", frame interpolation never saw the last frame: the last latent
+    group of a 16-frame clip, frames 13-16, is never wholly visible).
     """
     if spatial_factor < 1 or temporal_factor < 1:
         raise ValueError(
             f"spatial_factor={spatial_factor}, temporal_factor={temporal_factor} are invalid; allowed: >= 1"
         )
-    if num_frames < 1 or (num_frames - 1) % temporal_factor:
+    padded = num_frames + 1 if num_frames >= temporal_factor and num_frames % temporal_factor == 0 else num_frames
+    if num_frames < 1 or (padded - 1) % temporal_factor:
         raise ValueError(
-            f"num_frames={num_frames} is invalid; allowed: 1 + {temporal_factor}*k (k >= 0), e.g. "
-            f"{1 + temporal_factor}, {1 + 4 * temporal_factor}"
+            f"num_frames={num_frames} is invalid; allowed: 1 + {temporal_factor}*k or {temporal_factor}*k (k >= 1, "
+            f"padded by one frame), e.g. {1 + 4 * temporal_factor} or {4 * temporal_factor}"
         )
     for name, size in (("height", height), ("width", width)):
         if size < 1 or size % spatial_factor:
@@ -169,9 +174,11 @@ def latent_region(
                 f"{name}={size} is invalid; allowed: a positive multiple of spatial_factor={spatial_factor}"
             )
     region = pixel_region(task, num_frames, height, width, cond_frames)
+    if padded > num_frames:  # the padding frame repeats the last frame
+        region = torch.cat([region, region[-1:]])
     s, h, w = spatial_factor, height // spatial_factor, width // spatial_factor
-    region = region.view(num_frames, h, s, w, s).all(dim=4).all(dim=2)  # (T,h,w)
-    later = region[1:].view(-1, temporal_factor, h, w).all(dim=1)  # (t-1,h,w)
+    region = region.view(padded, h, s, w, s).any(dim=4).any(dim=2)  # (T,h,w)
+    later = region[1:].view(-1, temporal_factor, h, w).any(dim=1)  # (t-1,h,w)
     return torch.cat([region[:1], later])
 
 
