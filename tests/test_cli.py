@@ -23,7 +23,7 @@ def test_unknown_option_names_the_valid_ones(tmp_path):
 def test_bad_number_is_reported_with_key_and_range(tmp_path):
     result = run("train.py", "dataset.settings.num_frames=1", "logger=none", cwd=tmp_path)
     assert result.returncode != 0
-    assert "dataset.settings.num_frames=1 is invalid; allowed: >= 2" in result.stderr
+    assert "dataset.settings.num_frames=1 is invalid; allowed: int >= 2" in result.stderr
 
 
 def test_evaluate_without_a_run_says_what_to_pass(tmp_path):

@@ -13,9 +13,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
+from annotated_types import Ge
 from torch.utils.data import Dataset
 
 from t2vlab.atomic import atomic_path
@@ -61,6 +63,14 @@ MOVE_DIRECTIONS: dict[str, tuple[float, float]] = {
 }
 
 
+def check_prompts(key: str, prompts: list[str]) -> None:
+    """Every prompt must be one the data set can render (and the scorer can judge)."""
+    unknown = [p for p in prompts if p not in PROMPT_MOTIONS]
+    if unknown:
+        raise ValueError(f"{key}: {unknown[0]!r} is not a circles prompt; allowed: "
+                         f"{', '.join(repr(p) for p in sorted(PROMPT_MOTIONS))}")
+
+
 def motion_of(prompt: str) -> str:
     if prompt not in PROMPT_MOTIONS:
         raise ValueError(f"unknown circles prompt {prompt!r}; known prompts: {sorted(PROMPT_MOTIONS)}")
@@ -71,9 +81,9 @@ def motion_of(prompt: str) -> str:
 class CirclesSettings:
     """Everything that changes the pixels; its hash keys the on-disk cache."""
 
-    num_videos: int = 10_000
-    num_frames: int = 10
-    image_size: int = 64
+    num_videos: Annotated[int, Ge(1)] = 10_000
+    num_frames: Annotated[int, Ge(2)] = 10  # a video has motion
+    image_size: Annotated[int, Ge(16)] = 64
     radius: tuple[float, float] = (4.0, 7.0)
     speed: tuple[float, float] = (2.5, 4.5)  # pixels per frame, capped so a move stays in frame
     start_jitter: float = 1.0  # 0: moves start at the centre of their feasible range; 1: anywhere in it
@@ -103,9 +113,8 @@ class CirclesSettings:
         ]
         for key, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"dataset.{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
-        for p in self.prompts:
-            motion_of(p)
+                raise ValueError(f"dataset.settings.{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
+        check_prompts("dataset.settings.prompts", self.prompts)
 
     def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytorch_lightning as pl
 import torch
+from annotated_types import Ge
 from torch.utils.data import DataLoader, Dataset
 
-from t2vlab.data.circles import CirclesDataset, CirclesSettings
+from t2vlab.config_schema import KwargsOf
+from t2vlab.data.circles import CirclesDataset, CirclesSettings, check_prompts
 from t2vlab.text.tokenizer import split_words
 
 
@@ -31,14 +35,16 @@ def collate(items: list[dict]) -> dict:
 
 
 class CirclesDataModule(pl.LightningDataModule):
-    def __init__(self, settings: dict | None = None, holdout_prompts: list[str] | None = None,
-                 batch_size: int = 32, as_frames: bool = False, num_workers: int = 0,
+    def __init__(self, settings: Annotated[dict | None, KwargsOf(CirclesSettings)] = None,
+                 holdout_prompts: list[str] | None = None, batch_size: Annotated[int, Ge(1)] = 32,
+                 as_frames: bool = False, num_workers: Annotated[int, Ge(0)] = 0,
                  cache_dir: str | None = None) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"dataset.batch_size={batch_size} is invalid; allowed: >= 1")
         self.settings = CirclesSettings(**(settings or {}))
         self.holdout_prompts = list(holdout_prompts or [])
+        check_prompts("dataset.holdout_prompts", self.holdout_prompts)  # before training, not at its scoring
         leaked = set(self.holdout_prompts) & set(self.settings.prompts)
         if leaked:
             # a held-out prompt is never trained on

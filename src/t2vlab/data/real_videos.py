@@ -9,8 +9,10 @@ import json
 import logging
 import random
 from pathlib import Path
+from typing import Annotated
 
 import pytorch_lightning as pl
+from annotated_types import Ge
 from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.data.clip_cache import ClipCache, VideoEntry
@@ -59,7 +61,8 @@ class RealVideoDataModule(pl.LightningDataModule):
     name = "videos"
 
     def __init__(self, settings: dict | None = None, subset: int | None = None, seed: int = 0, captions: str = "all",
-                 caption_seed: int = 0, batch_size: int = 8, num_workers: int = 0, cache_dir: str = "data/cache",
+                 caption_seed: int = 0, batch_size: Annotated[int, Ge(1)] = 8,
+                 num_workers: Annotated[int, Ge(0)] = 0, cache_dir: str = "data/cache",
                  shard_size: int = 64, holdout_prompts: list[str] | None = None, progress: bool = True) -> None:
         super().__init__()
         if batch_size < 1:

@@ -14,10 +14,12 @@ composes: "up" and "right" are learned from the prompts that contain them, which
 from __future__ import annotations
 
 import copy
+from typing import Annotated
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from annotated_types import Interval
 from torch import nn
 
 from t2vlab.models.gan.losses import GANR3Loss
@@ -29,7 +31,8 @@ class GANModule(pl.LightningModule):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
-                 ema_decay: float | None = None, channels_last: bool = True, word_weight: float = 0.0) -> None:
+                 ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None, channels_last: bool = True,
+                 word_weight: float = 0.0) -> None:
         super().__init__()
         if word_weight < 0:
             raise ValueError(f"model.word_weight={word_weight} is invalid; allowed: >= 0")

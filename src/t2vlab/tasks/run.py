@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.atomic import atomic_path
+from t2vlab.tasks.config_types import check_config_types
 from t2vlab.tasks.preflight import BadInput
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def run_task(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict:
     if cfg.get("print_config", True):
         print_config_tree(cfg)
     try:
+        check_config_types(cfg)  # every entry point: a key its class does not take, or a value of the wrong type
         return task(cfg)
     except BadInput as e:  # a plain message, not a traceback: nothing ran yet
         if in_multirun():
