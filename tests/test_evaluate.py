@@ -165,3 +165,22 @@ def test_the_benchmark_scores_every_run_alike_and_lists_missing_families(trained
     assert "Time to quality" in (tmp_path / "eval" / "benchmark.html").read_text()  # the runs' sampling rounds
     with pytest.raises(BadInput, match="protocol=circles_benchmark"):
         _eval(tmp_path, scripted_i3d, f"benchmark=[{trained_run}]", name="refused")
+
+
+def test_splitter_table_script_means_seeds_and_names_the_scorer(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts/splitter_table.py"
+    spec = importlib.util.spec_from_file_location("splitter_table", script)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    for seed, acc in enumerate([0.5, 0.7]):
+        run = tmp_path / "dual_base" / str(seed)
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({
+            "motion_acc/seen_moves": acc, "motion_acc/scorer": "circles-v2", "train/seconds": 100 + seed,
+            "superseded": {"circles-v1": {"motion_acc/seen_moves": 0.9}}}))
+    (row,) = table.rows(tmp_path)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["`dual_base`", "2", "circles-v2", "0.60 ± 0.14"]
+    assert cells[-2:] == ["100", "0.90 ± 0.00"] and cells[4] == "-"
