@@ -3,9 +3,9 @@
 Every node with a `_target_` is the keyword arguments of one class or function, so that callable's signature is
 the config's schema: each key must be one of its parameters (unless it takes **kwargs), and each value must fit
 the parameter's annotation, ranges included where the code declares them with `annotated_types`
-(`Annotated[float, Interval(ge=0, lt=1)]`). The check is pydantic's, in its lax mode (2.0 is an int, "1e-3" is
-not needed: Hydra has parsed the command line already). Values that are themselves `_target_` nodes are
-checked as nodes; annotations pydantic cannot build a schema for (modules, tensors) are left to the code.
+(`Annotated[float, Interval(ge=0, lt=1)]`). The check is pydantic's, in its lax mode (2.0 passes as an int).
+Values that are themselves `_target_` nodes are checked as nodes; annotations pydantic cannot build a schema for
+(modules, tensors) are left to the code.
 """
 
 from __future__ import annotations
