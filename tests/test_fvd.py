@@ -185,3 +185,17 @@ def test_real_side_features_are_cached_by_content(tmp_path, scripted_i3d):
     assert metric(gen, real).value == pytest.approx(first, rel=1e-12)
     metric(gen, real * 0.5)
     assert len(list((tmp_path / "cache" / "fvd_features").glob("*.pt"))) == 2
+
+
+def test_command_line_refuses_more_frames_than_the_videos_hold(tmp_path, capsys):
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for i in range(2):
+            np.save(tmp_path / side / f"clip{i}.npy", np.zeros((10, 24, 24, 3), np.uint8))
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--num-frames", "16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "num_frames=16" in err[0] and "<= 10" in err[0]
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--num-frames", "0"]) == 2
+    assert "--num-frames=0" in capsys.readouterr().err
+    assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--batch-size", "-1"]) == 2
+    assert "--batch-size=-1" in capsys.readouterr().err

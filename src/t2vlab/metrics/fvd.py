@@ -51,7 +51,15 @@ def preprocess(videos: torch.Tensor) -> torch.Tensor:
 
 def stack_videos(videos: list[torch.Tensor], num_frames: int) -> torch.Tensor:
     """Videos (T, C, H, W) of possibly different sizes -> (N, num_frames, C, H, W); sizes that differ are
-    brought to 224x224 first (the same resize and crop FVD applies anyway)."""
+    brought to 224x224 first (the same resize and crop FVD applies anyway). A video shorter than `num_frames`
+    is refused rather than compared over fewer frames than asked for."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames={num_frames} is invalid; allowed: >= 1")
+    short = [i for i, v in enumerate(videos) if len(v) < num_frames]
+    if short:
+        raise ValueError(f"num_frames={num_frames} is invalid: video {short[0]} (of {len(videos)}) has "
+                         f"{len(videos[short[0]])} frames; allowed: <= {min(len(v) for v in videos)}, the "
+                         "shortest video's length")
     clips = [v[:num_frames] for v in videos]
     if len({tuple(v.shape) for v in clips}) > 1:
         clips = [resize_crop(v[None])[0] for v in clips]
@@ -167,12 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    for flag, value in (("--num-frames", args.num_frames), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            print(f"error: {flag}={value} is invalid; allowed: >= 1", file=sys.stderr)
+            return 2
     try:
-        metric = FVD(args.weights, args.cache_dir, args.prefixes, args.batch_size, args.device)
-        metric.load()
         a, b = read_video_folder(args.dir_a), read_video_folder(args.dir_b)
         t = args.num_frames or min(len(v) for v in a + b)
-        result = metric(stack_videos(a, t), stack_videos(b, t))
+        generated, real = stack_videos(a, t), stack_videos(b, t)  # the cheap checks before the weights load
+        metric = FVD(args.weights, args.cache_dir, args.prefixes, args.batch_size, args.device)
+        metric.load()
+        result = metric(generated, real)
     except (ValueError, FileNotFoundError, MetricUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
