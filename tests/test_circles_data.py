@@ -71,3 +71,13 @@ def test_cache_round_trip_and_key_changes_with_settings(tmp_path):
 def test_bad_settings_name_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         CirclesSettings(**kwargs)
+
+
+def test_settings_that_do_not_fit_in_memory_are_refused_before_rendering(monkeypatch):
+    need = CirclesSettings(num_videos=100, num_frames=10, image_size=48).peak_bytes()
+    assert need == 3 * 100 * 10 * 3 * 48 * 48
+    monkeypatch.setattr("t2vlab.data.memory.available_bytes", lambda: need - 1)
+    with pytest.raises(ValueError, match=r"dataset.settings is invalid: num_videos=100 clips .* image_size=48\^2"):
+        CirclesSettings(num_videos=100, num_frames=10, image_size=48)
+    monkeypatch.setattr("t2vlab.data.memory.available_bytes", lambda: need)
+    CirclesSettings(num_videos=100, num_frames=10, image_size=48)

@@ -76,6 +76,7 @@ def test_describe_reads_like_the_allowed_values():
     ("train.py", ["model.ema_decay=1.5"], "model.ema_decay"),
     ("train.py", ["dataset.holdout_prompts=[circle flying]"], "dataset.holdout_prompts"),
     ("evaluate.py", ["clips_per_prompt=abc"], "clips_per_prompt"),
+    ("train.py", ["dataset.settings.image_size=1024"], "dataset.settings"),  # terabytes of clips in memory
 ])
 def test_entry_point_refuses_before_writing_anything(tmp_path, script, args, key):
     run_dir = tmp_path / "run"

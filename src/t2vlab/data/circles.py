@@ -21,6 +21,7 @@ from annotated_types import Ge
 from torch.utils.data import Dataset
 
 from t2vlab.atomic import atomic_path
+from t2vlab.data.memory import check_fits
 
 # prompt -> motion. "up-left" and "diagonally up-left" are the same motion, as in the write-up.
 PROMPT_MOTIONS: dict[str, str] = {
@@ -115,6 +116,15 @@ class CirclesSettings:
             if not ok:
                 raise ValueError(f"dataset.settings.{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
         check_prompts("dataset.settings.prompts", self.prompts)
+        check_fits("dataset.settings", self.memory_description(), self.peak_bytes())
+
+    def peak_bytes(self) -> int:
+        """The clips as uint8 three times over: rendered, permuted to (N, T, C, H, W), and the cache's copy."""
+        return 3 * self.num_videos * self.num_frames * 3 * self.image_size ** 2
+
+    def memory_description(self) -> str:
+        return (f"num_videos={self.num_videos} clips x num_frames={self.num_frames} x image_size="
+                f"{self.image_size}^2 RGB")
 
     def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
