@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+import numpy as np
 import torch
 
 from t2vlab.backbones.circles_unclip import CirclesUnclipBackbone
 from t2vlab.data.circles import TRAIN_PROMPTS, CirclesSettings
+from t2vlab.metrics.circle_verdicts import CircleLimits, find_blobs
 from t2vlab.metrics.circles import SCORER, describe_failures, score_clips
 from t2vlab.reconstruction import heldout_clips
 
@@ -43,6 +45,18 @@ def main() -> None:
         print(f"{name} ({SCORER}, N={len(clip_prompts)}): seen moves {seen_moves:.2f}, "
               f"all seen {sum(accuracy[p] for p in TRAIN_PROMPTS) / len(TRAIN_PROMPTS):.2f}, "
               f"held out {accuracy[HELDOUT]:.2f}; failures: {describe_failures(failures) or 'none'}")
+        print(f"  {elongation_summary(clips, settings)}")
+
+
+def elongation_summary(clips: torch.Tensor, settings: CirclesSettings) -> str:
+    """How far from round the discs are: percentiles of the elongation over frames that hold one blob."""
+    background = CircleLimits.from_settings(settings).background
+    values = []
+    for video in clips:
+        blobs = find_blobs(video, background)
+        values += list(blobs.elongation[blobs.count == 1])
+    p = np.percentile(values, [50, 95, 99])
+    return f"elongation over {len(values)} one-blob frames: median {p[0]:.2f}, p95 {p[1]:.2f}, p99 {p[2]:.2f}"
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def test_a_static_copy_of_the_first_frame_beside_the_moving_circle_fails(real, l
     videos, texts, _, _ = real
     moving = [i for i, t in enumerate(texts) if motion_of(t) not in ("shrink", "expand")][:120]
     fake = torch.minimum(videos[moving], videos[moving, :1])  # both discs drawn: the darker pixel wins
-    fails(fake, [texts[i] for i in moving], limits, {"several blobs", "wrong size"})
+    fails(fake, [texts[i] for i in moving], limits, {"several blobs", "wrong size", "not round"})
 
 
 def test_a_trail_or_smear_fails(real, limits):
@@ -75,7 +75,7 @@ def test_a_trail_or_smear_fails(real, limits):
     v = videos[moving]
     trail = torch.minimum(torch.minimum(v, torch.roll(v, 1, dims=1)), torch.roll(v, 2, dims=1))
     trail[:, :2] = v[:, :2]
-    fails(trail, [texts[i] for i in moving], limits, {"several blobs", "wrong size"})
+    fails(trail, [texts[i] for i in moving], limits, {"several blobs", "wrong size", "not round"})
 
 
 def test_two_circles_fail(real, limits):
@@ -83,7 +83,7 @@ def test_two_circles_fail(real, limits):
     fake = torch.minimum(videos[:120], videos[120:240])
     # two discs apart, or overlapping into one blob of the wrong shape; a pair of centred shrinking or expanding
     # discs can cover each other, and then the one disc it shows fails on its motion
-    fails(fake, texts[:120], limits, {"several blobs", "wrong size", "wrong motion"})
+    fails(fake, texts[:120], limits, {"several blobs", "wrong size", "not round", "wrong motion"})
 
 
 def test_a_circle_that_teleports_fails(real, limits):
@@ -99,7 +99,7 @@ def test_a_circle_that_teleports_fails(real, limits):
     v = render(cx, cy, truth["radius"][idx], np.zeros(len(idx), dtype=int), s)
     # a moving circle carried on past the jump may leave the frame: cut at its edge, or gone
     fails(torch.from_numpy(v).permute(0, 1, 4, 2, 3).float() / 255, [texts[i] for i in idx], limits,
-          {"jumps", "wrong size", "no circle"})
+          {"jumps", "wrong size", "not round", "no circle"})
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
@@ -122,7 +122,7 @@ def test_blank_frames_and_noise_fail(real, limits):
     videos, texts, _, _ = real
     fails(torch.ones_like(videos[:40]), texts[:40], limits, {"no circle"})
     noise = torch.rand(videos[:40].shape, generator=torch.Generator().manual_seed(1))
-    fails(noise, texts[:40], limits, {"several blobs", "wrong size"})  # specks, or one blob across the frame
+    fails(noise, texts[:40], limits, {"several blobs", "wrong size", "not round"})  # specks, or one blob across the frame
 
 
 @pytest.mark.parametrize("radius", [0.6, 1.6])
@@ -134,6 +134,19 @@ def test_a_circle_of_the_wrong_size_fails(radius, real, limits):
     v = render(truth["cx"][moving], truth["cy"][moving], r, np.zeros(len(moving), dtype=int), s)
     fails(torch.from_numpy(v).permute(0, 1, 4, 2, 3).float() / 255, [texts[i] for i in moving], limits,
           {"wrong size"})
+
+
+def test_an_oval_of_the_right_area_fails_as_not_round(real, limits):
+    """Real moves drawn as ellipses of the true disc's area (axes r x 1.4 and r / 1.4): the size is right, the
+    shape is not, as in a blurred decoder's smeared discs."""
+    _, texts, truth, s = real
+    moving = [i for i, t in enumerate(texts) if motion_of(t) in MOVE_DIRECTIONS][:60]
+    yy, xx = np.mgrid[0:s.image_size, 0:s.image_size] + 0.5
+    cx, cy, r = (truth[k][moving][..., None, None] for k in ("cx", "cy", "radius"))
+    inside = ((xx - cx) / (r * 1.4)) ** 2 + ((yy - cy) / (r / 1.4)) ** 2 <= 1  # (N, T, H, W)
+    v = torch.ones(*inside.shape[:2], 3, s.image_size, s.image_size)
+    v[:, :, :2] = torch.where(torch.from_numpy(inside)[:, :, None], 0.0, 1.0)  # blue on white
+    fails(v, [texts[i] for i in moving], limits, {"not round"})
 
 
 def test_a_circle_of_another_colour_fails(real, limits):

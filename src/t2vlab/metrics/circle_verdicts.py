@@ -3,11 +3,12 @@ and colour, that moves no faster than the data set lets it. `verdict` returns wh
 passes these checks and its motion test).
 
 Per frame, foreground is every pixel whose largest channel differs from the background by more than 0.5 (half
-way to any palette colour), split into 8-connected blobs with scipy.ndimage.label. A frame passes when it holds
-exactly one blob (specks under MIN_BLOB pixels are not counted), that blob is a disc (elongation, the ratio of
-its principal standard deviations, at most MAX_ELONGATION; fill, area / (4 pi sqrt(det cov)), 1 for a disc, at
-least MIN_FILL), its equivalent radius sqrt(area / pi) lies in the motion's radius range widened by
-RADIUS_TOLERANCE, and its mean colour is within COLOUR_TOLERANCE (largest channel) of a palette colour.
+way to any palette colour), split into 8-connected blobs with scipy.ndimage.label (specks under MIN_BLOB pixels are
+not counted). A frame fails with the first reason that applies: no blob ("no circle"), more than one ("several
+blobs"), an equivalent radius sqrt(area / pi) outside the motion's radius range widened by RADIUS_TOLERANCE
+("wrong size"), a blob that is not a disc ("not round": elongation, the ratio of its principal standard deviations,
+above MAX_ELONGATION, or fill, area / (4 pi sqrt(det cov)), 1 for a disc, below MIN_FILL), a mean colour further
+than COLOUR_TOLERANCE (largest channel) from every palette colour ("wrong colour").
 Per clip, every frame must hold a blob, at least MIN_PASSING of the frames must pass, the largest blob's centre
 may move at most STEP_TOLERANCE x the motion's largest step + STEP_SLACK pixels between frames (its radius
 likewise), and the centres must pass the motion's test (metrics/circle_motion.py).
@@ -30,7 +31,7 @@ from scipy import ndimage
 from t2vlab.data.circles import CirclesSettings, motion_limits, motion_of
 from t2vlab.metrics.circle_motion import Track, check_motion
 
-REASONS = ("no circle", "several blobs", "wrong size", "wrong colour", "jumps", "wrong motion")
+REASONS = ("no circle", "several blobs", "wrong size", "not round", "wrong colour", "jumps", "wrong motion")
 FOREGROUND = 0.5
 MIN_BLOB = 3  # pixels
 MAX_ELONGATION = 1.25  # real discs: up to 1.15; the mildest 3-frame trail (2.5 px a frame, r 6.2): 1.32
@@ -113,9 +114,10 @@ def frame_failures(blobs: FrameBlobs, limits: CircleLimits, motion: str) -> list
             reasons.append("no circle")
         elif blobs.count[t] > 1:
             reasons.append("several blobs")
-        elif not ((1 - RADIUS_TOLERANCE) * lo <= blobs.radius[t] <= (1 + RADIUS_TOLERANCE) * hi
-                  and blobs.elongation[t] <= MAX_ELONGATION and blobs.fill[t] >= MIN_FILL):
+        elif not (1 - RADIUS_TOLERANCE) * lo <= blobs.radius[t] <= (1 + RADIUS_TOLERANCE) * hi:
             reasons.append("wrong size")
+        elif blobs.elongation[t] > MAX_ELONGATION or blobs.fill[t] < MIN_FILL:
+            reasons.append("not round")
         elif np.abs(palette - blobs.colour[t]).max(axis=1).min() > COLOUR_TOLERANCE:
             reasons.append("wrong colour")
         else:
@@ -133,7 +135,7 @@ def verdict(prompt: str, video: torch.Tensor | np.ndarray, limits: CircleLimits)
         return "no circle"
     failing = [f for f in failures if f]
     if len(failing) > (1 - MIN_PASSING) * len(failures):
-        return max(REASONS[1:4], key=failing.count)  # the most common frame failure
+        return max(REASONS[1:5], key=failing.count)  # the most common frame failure
     allowed = limits.of(motion, len(failures))
     steps = np.hypot(np.diff(blobs.x), np.diff(blobs.y))
     radius_steps = np.abs(np.diff(blobs.radius))

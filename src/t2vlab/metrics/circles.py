@@ -3,7 +3,7 @@
 A clip passes when every frame shows one clean disc of the data set's size and colour, it moves no faster
 than the data set lets it, and the disc's centre and radius pass the prompt's motion test
 (`circle_verdicts.verdict`, `circle_motion.check_motion`). Each failing clip has a reason (no circle, several
-blobs, wrong size, wrong colour, jumps, wrong motion), counted per prompt so a reader sees what a model gets
+blobs, wrong size, not round, wrong colour, jumps, wrong motion), counted per prompt so a reader sees what a model gets
 wrong.
 """
 
