@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.data.video_io import read_video
 from t2vlab.evaluation import given_frames
 from t2vlab.hardware import inference_autocast
@@ -52,7 +53,7 @@ def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
 def load_run(run_dir: str | None, ckpt_path: str | None):
     """Rebuild a run's data module and model from its saved config and load the checkpoint's weights."""
     run, ckpt = locate_run(run_dir, ckpt_path)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_checkpoint(ckpt, f"ckpt_path={ckpt_path}" if ckpt_path else f"run_dir={run_dir}")
     run_cfg = pin_to_checkpoint(OmegaConf.load(run / ".hydra" / "config.yaml"), state)
     datamodule, backbone = build_data_and_backbone(run_cfg)
     model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
