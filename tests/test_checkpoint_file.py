@@ -146,9 +146,8 @@ def test_train_refuses_a_run_folder_whose_newest_checkpoint_has_flipped_bytes(tm
     assert last.startswith(f"error: ckpt_path={run}: {ckpt} is invalid: damaged: ") and "CRC check" in last
 
 
-def test_evaluate_refuses_a_text_file_as_checkpoint(tmp_path):
-    run = _run_dir(tmp_path / "run")
-    ckpt = damaged("text_file", run / "checkpoints" / "last.ckpt")
+def test_evaluate_refuses_a_text_file_as_checkpoint_before_looking_for_its_run_folder(tmp_path):
+    ckpt = damaged("text_file", tmp_path / "notes.ckpt")
     last, _ = _entry_point(tmp_path, "evaluate.py", f"ckpt_path={ckpt}")
     assert last.startswith(f"error: ckpt_path={ckpt} is invalid: not a zip file") and last.endswith(EXPECTED)
 

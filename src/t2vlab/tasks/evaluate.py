@@ -50,16 +50,17 @@ def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
             found = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
             raise ValueError(f"run_dir={run_dir} has no checkpoints/last.ckpt; pass ckpt_path=, one of: "
                              f"{found or 'none found'}")
-    if not (run / ".hydra" / "config.yaml").is_file():
-        raise ValueError(f"run_dir={run} is invalid; allowed: a folder written by train.py "
-                         "(it holds .hydra/config.yaml)")
     return run, ckpt
 
 
 def load_run(run_dir: str | None, ckpt_path: str | None):
-    """Rebuild a run's data module and model from its saved config and load the checkpoint's weights."""
+    """Rebuild a run's data module and model from its saved config and load the checkpoint's weights. The
+    checkpoint is read before the run's config is looked for, so a damaged file is named as such."""
     run, ckpt = locate_run(run_dir, ckpt_path)
     state = load_checkpoint(ckpt, f"ckpt_path={ckpt_path}" if ckpt_path else f"run_dir={run_dir}")
+    if not (run / ".hydra" / "config.yaml").is_file():
+        given = f"run_dir={run}" if run_dir else f"ckpt_path={ckpt_path} (its run folder {run})"
+        raise ValueError(f"{given} is invalid; allowed: a folder written by train.py (it holds .hydra/config.yaml)")
     run_cfg = pin_to_checkpoint(OmegaConf.load(run / ".hydra" / "config.yaml"), state)
     datamodule, backbone = build_data_and_backbone(run_cfg)
     model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
