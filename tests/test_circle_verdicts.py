@@ -122,7 +122,8 @@ def test_blank_frames_and_noise_fail(real, limits):
     videos, texts, _, _ = real
     fails(torch.ones_like(videos[:40]), texts[:40], limits, {"no circle"})
     noise = torch.rand(videos[:40].shape, generator=torch.Generator().manual_seed(1))
-    fails(noise, texts[:40], limits, {"several blobs", "wrong size", "not round"})  # specks, or one blob across the frame
+    # specks, or one blob across the frame
+    fails(noise, texts[:40], limits, {"several blobs", "wrong size", "not round"})
 
 
 @pytest.mark.parametrize("radius", [0.6, 1.6])

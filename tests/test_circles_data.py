@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -61,6 +63,43 @@ def test_cache_round_trip_and_key_changes_with_settings(tmp_path):
     assert item["video"].shape == (10, 3, 64, 64) and item["video"].dtype == torch.float32
     assert 0.0 <= item["video"].min() and item["video"].max() <= 1.0
     assert item["text"] in TRAIN_PROMPTS and item["id"]
+
+
+def _cut_in_half(cache):
+    cache.write_bytes(cache.read_bytes()[:cache.stat().st_size // 2])
+
+
+def _flip_bytes_in_the_middle(cache):
+    data = bytearray(cache.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    cache.write_bytes(bytes(data))
+
+
+def _delete_the_sidecar(cache):
+    cache.with_suffix(".json").unlink()
+
+
+def _garble_the_sidecar(cache):
+    cache.with_suffix(".json").write_text("{not json")
+
+
+@pytest.mark.parametrize("damage", [_cut_in_half, _flip_bytes_in_the_middle, _delete_the_sidecar,
+                                    _garble_the_sidecar])
+def test_a_damaged_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, damage):
+    s = CirclesSettings(num_videos=12)
+    CirclesDataset(s, cache_dir=str(tmp_path))
+    (cache,) = tmp_path.glob("circles-*.npz")
+    damage(cache)
+    with caplog.at_level(logging.WARNING, logger="t2vlab.data.circles_cache"):
+        rebuilt = CirclesDataset(CirclesSettings(num_videos=12), cache_dir=str(tmp_path))
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] and str(cache) in caplog.text
+    fresh, texts, _ = generate(s)
+    assert torch.equal(rebuilt.videos, torch.from_numpy(fresh).permute(0, 1, 4, 2, 3)) and rebuilt.texts == texts
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="t2vlab.data.circles_cache"):
+        again = CirclesDataset(CirclesSettings(num_videos=12), cache_dir=str(tmp_path))
+    assert not caplog.records and torch.equal(again.videos, rebuilt.videos)  # the rebuilt cache passes its check
 
 
 @pytest.mark.parametrize(

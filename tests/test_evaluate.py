@@ -131,6 +131,33 @@ def test_msrvtt_thesis_protocol_reads_msrvtt_in_its_published_format(tmp_path, s
     assert list((tmp_path / "data" / "cache" / "videos").glob("msrvtt-*/shard-00000.safetensors"))
 
 
+def test_msrvtt_thesis_names_a_generated_clip_it_needs_that_was_skipped_as_damaged(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    captions = [f"a person does thing {i}" for i in range(3)]
+    _write_clips(tmp_path / "real", [torch.rand(16, 3, 32, 32, generator=g) for _ in captions], captions, [0, 1, 2],
+                 ".npy")
+    _write_clips(tmp_path / "gen", [torch.rand(16, 3, 32, 32, generator=g) for _ in captions], captions, [0, 1, 2],
+                 ".npy")
+    (tmp_path / "gen" / "video1.npy").write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(BadInput, match=r"lacks 1 of the protocol's clips .*\(skipped as damaged: video1.npy: "
+                                       r"undecodable NPY: no NumPy header\)"):
+        evaluate(compose_cfg("evaluate", ["protocol=msrvtt_thesis", f"protocol.real_videos={tmp_path / 'real'}",
+                                          "protocol.num_clips=3", f"videos={tmp_path / 'gen'}"], tmp_path / "eval"))
+
+
+def test_msrvtt_thesis_refuses_a_damaged_real_clip_before_any_work(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    captions = [f"a person does thing {i}" for i in range(3)]
+    _write_clips(tmp_path / "real", [torch.rand(16, 3, 32, 32, generator=g) for _ in captions], captions, [0, 1, 2],
+                 ".npy")
+    real = tmp_path / "real" / "video2.npy"
+    real.write_bytes(real.read_bytes()[:2000])
+    with pytest.raises(BadInput, match=f"protocol.real_videos={tmp_path / 'real'}: video2.npy is damaged "
+                                       r"\(undecodable NPY: Failed to read all data"):
+        evaluate(compose_cfg("evaluate", ["protocol=msrvtt_thesis", f"protocol.real_videos={tmp_path / 'real'}",
+                                          "protocol.num_clips=3", "videos=/nonexistent"], tmp_path / "eval"))
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ([], "exactly one of run_dir"),
     (["run_dir=x", "videos=y"], "both were given"),

@@ -64,6 +64,17 @@ def print_metrics(metrics: dict[str, dict], title: str, seeds: list[int], consol
         console.print(f"[bold]{name}[/bold] unavailable: {m['reason']}\n  to enable: {m['enable']}", highlight=False)
 
 
+def print_skipped_videos(skipped: list[dict], console: Console | None = None) -> None:
+    """The damaged videos left out of a folder's scores, with the reason each was skipped."""
+    if not skipped:
+        return
+    console = console or Console()
+    console.print(f"[bold]skipped {len(skipped)} damaged video{'s' * (len(skipped) > 1)}[/bold] (not scored; listed "
+                  "in metrics.json under skipped_videos):", highlight=False)
+    for s in skipped:
+        console.print(f"  {s['file']}: {s['reason']}", highlight=False, markup=False)
+
+
 def print_scores(scores: dict, title: str, console: Console | None = None) -> None:
     """A flat {name: value} as a two-column table."""
     table = Table(title=title)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
-from t2vlab.data.video_io import write_video
+from t2vlab.data.video_decode import DamagedVideo
+from t2vlab.data.video_io import VIDEO_SUFFIXES, read_video, write_video
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -33,8 +37,8 @@ def slug(prompt: str) -> str:
 def write_samples(videos: torch.Tensor, prompts: list[str], out_dir: str | Path, fps: int = 5,
                   fields: dict | None = None, heldout: Iterable[str] = (),
                   manifest: str | Path | None = None) -> list[dict]:
-    """One GIF per clip under out_dir; one JSON line per clip appended to `manifest`
-    (default out_dir/manifest.jsonl) as {"prompt", "path" (relative to the manifest), "heldout", ...fields}."""
+    """One GIF per clip under out_dir; one JSON line per clip appended to `manifest` (default
+    out_dir/manifest.jsonl) as {"prompt", "path" (relative to the manifest), "heldout", "num_frames", ...fields}."""
     out_dir = Path(out_dir)
     manifest = Path(manifest) if manifest else out_dir / "manifest.jsonl"
     heldout = set(heldout)
@@ -44,7 +48,7 @@ def write_samples(videos: torch.Tensor, prompts: list[str], out_dir: str | Path,
         k = counts[prompt] = counts.get(prompt, -1) + 1
         path = write_video(video, out_dir / f"{slug(prompt)}_{k:02d}.gif", fps=fps)
         rows.append({"prompt": prompt, "path": os.path.relpath(path, manifest.parent),
-                     "heldout": prompt in heldout, "index": k, **(fields or {})})
+                     "heldout": prompt in heldout, "index": k, "num_frames": len(video), **(fields or {})})
     manifest.parent.mkdir(parents=True, exist_ok=True)
     with open(manifest, "a") as f:  # one write per call: a crash loses at most this call's lines
         f.write("".join(json.dumps(r) + "\n" for r in rows))
@@ -78,3 +82,31 @@ def read_manifest(source: str | Path, key: str = "videos") -> tuple[Path, list[d
     if not rows:
         raise ValueError(f"{manifest} lists no videos")
     return manifest.parent, rows
+
+
+def read_listed_videos(folder: Path, rows: list[dict], key: str = "videos") -> tuple[list[dict], list, list[dict]]:
+    """The videos a manifest lists -> (the rows that could be read, their videos, the skipped ones).
+
+    A damaged video (cut short, overwritten, not what its suffix says, or fewer frames than its line's
+    "num_frames") is left out and listed as {"file", "reason"}; the others are scored. None readable: ValueError
+    naming the folder.
+    """
+    kept, videos, skipped = [], [], []
+    for row in rows:
+        expected = row.get("num_frames")
+        try:
+            video = read_video(folder / row["path"], expected)
+            if isinstance(expected, int) and len(video) < expected:  # Pillow ends a GIF early at a damaged block
+                raise DamagedVideo(f"damaged: decoded {len(video)} of the {expected} frames its manifest line lists")
+        except DamagedVideo as e:
+            log.warning("%s skipped: %s", folder / row["path"], e)
+            skipped.append({"file": row["path"], "reason": str(e)})
+            continue
+        kept.append(row)
+        videos.append(video)
+    if not videos:
+        first = skipped[0]
+        raise ValueError(f"{key}={folder}: none of its {len(rows)} videos can be read ({first['file']}: "
+                         f"{first['reason']}{', ...' if len(skipped) > 1 else ''}); allowed: a folder whose manifest "
+                         f"lists at least one readable {', '.join(VIDEO_SUFFIXES)} file")
+    return kept, videos, skipped

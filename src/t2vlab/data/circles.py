@@ -20,7 +20,7 @@ import torch
 from annotated_types import Ge
 from torch.utils.data import Dataset
 
-from t2vlab.atomic import atomic_path
+from t2vlab.data.circles_cache import load_cache, save_cache
 from t2vlab.data.memory import check_fits
 
 # prompt -> motion. "up-left" and "diagonally up-left" are the same motion, as in the write-up.
@@ -304,25 +304,20 @@ def generate(s: CirclesSettings, prompts: list[str] | None = None,
     return videos, texts, {"cx": cx, "cy": cy, "radius": rad}
 
 
-def _atomic_save(path: Path, **arrays) -> None:
-    with atomic_path(path, suffix=".tmp.npz") as tmp:  # np.savez appends .npz to other names
-        np.savez(tmp, **arrays)
-
-
 class CirclesDataset(Dataset):
     """Items are {"video": float (T,C,H,W) in [0,1], "text": str, "id": str}."""
 
     def __init__(self, settings: CirclesSettings, cache_dir: str | None = None) -> None:
         self.settings = settings
         cache = Path(cache_dir) / f"circles-{settings.key()}.npz" if cache_dir else None
-        if cache is not None and cache.exists():
-            with np.load(cache) as z:
-                videos, texts = z["videos"], [str(t) for t in z["texts"]]
+        loaded = load_cache(cache) if cache is not None else None
+        if loaded is not None:
+            videos, texts = loaded
         else:
             videos, texts, _ = generate(settings)
             if cache is not None:
-                _atomic_save(cache, videos=videos, texts=np.array(texts))
-        # (N,T,H,W,3) -> (N,T,3,H,W), kept uint8 to hold 10k clips in ~120 MB
+                save_cache(cache, videos, texts, asdict(settings))
+        # (N,T,H,W,3) -> (N,T,3,H,W), kept uint8: 10k clips of 10 64x64 frames take ~1.2 GB
         self.videos = torch.from_numpy(videos).permute(0, 1, 4, 2, 3).contiguous()
         self.texts = texts
 

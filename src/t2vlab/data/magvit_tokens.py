@@ -23,6 +23,7 @@ from rich.progress import track
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
+from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.data.datamodule import collate
 from t2vlab.hardware import inference_autocast
 from t2vlab.resume import newest_checkpoint
@@ -68,8 +69,8 @@ def load_tokenizer(path: str | Path) -> tuple[torch.nn.Module, str]:
     if not str(OmegaConf.select(run_cfg, "model._target_", default="")).endswith("TokenizerModule"):
         raise ValueError(f"model.tokenizer_ckpt={path} is a run of {run_cfg.model._target_}, not a MAGVIT tokenizer; "
                          f"{build_hint(path)}")
+    state = load_checkpoint(ckpt, f"model.tokenizer_ckpt={path}")["state_dict"]
     tokenizer = instantiate(run_cfg.model.tokenizer)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     tokenizer.load_state_dict({k.removeprefix("tokenizer."): v for k, v in state.items() if k.startswith("tokenizer.")})
     return tokenizer.eval().requires_grad_(False), sha256_of(ckpt)[:16]
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageSequence
 
 from t2vlab.atomic import atomic_path
+from t2vlab.data.video_decode import DamagedVideo
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -66,23 +67,40 @@ def read_video(path: str | Path, num_frames: int | None = None) -> torch.Tensor:
     """A GIF, MP4 or .npy (T, H, W, 3) uint8 -> (T, 3, H, W) float in [0, 1].
 
     A GIF written here records its frame time, so its frame count comes back exact; for other GIFs pass
-    `num_frames` where known, else the shortest stored frame is taken as one frame.
+    `num_frames` where known, else the shortest stored frame is taken as one frame. A file that cannot be decoded
+    (cut short, overwritten, not what its suffix says) raises DamagedVideo with the reason.
     """
     path = Path(path)
-    if path.suffix == ".npy":
-        frames = np.load(path, allow_pickle=False)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"{path} holds an array of shape {frames.shape} and dtype {frames.dtype}; allowed: "
-                             "(T, H, W, 3) uint8")
-    else:
-        frames = iio.imread(path, index=None)
-        if frames.ndim == 3:  # a single frame
-            frames = frames[None]
-        frames = frames[..., :3]
-        repeats = _gif_repeats(path, num_frames) if path.suffix == ".gif" else None
-        if repeats is not None and len(repeats) == len(frames):
-            frames = np.repeat(frames, repeats, axis=0)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.stat().st_size == 0:
+        raise DamagedVideo("empty file")
+    try:
+        frames = _decode(path, num_frames)
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # how Pillow, ffmpeg and NumPy say damaged
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        kind = path.suffix.lstrip(".").upper()
+        raise DamagedVideo(f"undecodable {kind}: {first.replace(str(path), path.name)}") from None
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"{path} holds an array of shape {frames.shape} and dtype {frames.dtype}; allowed: "
+                         "(T, H, W, 3) uint8")
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def _decode(path: Path, num_frames: int | None) -> np.ndarray:
+    if path.suffix == ".npy":
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # else np.load reads it as a pickle and says so
+                raise ValueError("no NumPy header")
+        return np.load(path, allow_pickle=False)
+    repeats = _gif_repeats(path, num_frames) if path.suffix == ".gif" else None  # Pillow first: clearer errors
+    frames = iio.imread(path, index=None)
+    if frames.ndim == 3:  # a single frame
+        frames = frames[None]
+    frames = frames[..., :3]
+    if repeats is not None and len(repeats) == len(frames):
+        frames = np.repeat(frames, repeats, axis=0)
+    return frames
 
 
 def read_video_folder(folder: str | Path) -> list[torch.Tensor]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from t2vlab.data.video_decode import DamagedVideo
 from t2vlab.data.video_io import read_video
 from t2vlab.protocols.base import Protocol
 from t2vlab.sampling import read_manifest
@@ -47,7 +48,7 @@ class MsrvttThesisProtocol(Protocol):
                 raise ValueError(f"protocol.{key}={value} is invalid; allowed: {allowed}")
         self.real_videos, self.num_clips, self.num_frames, self.size = real_videos, num_clips, num_frames, size
         self.real_crop_fraction, self.generated_crop_fraction = real_crop_fraction, generated_crop_fraction
-        self._reference: torch.Tensor | None = None
+        self._reference: torch.Tensor
         if msrvtt and msrvtt.get("annotations"):
             self.real_videos = None  # the loader's cache holds them
             self._from_msrvtt(dict(msrvtt))
@@ -58,6 +59,7 @@ class MsrvttThesisProtocol(Protocol):
                                  f"num_clips={num_clips}")
             self.rows = rows[:num_clips]
             self.paths = [folder / r["path"] for r in self.rows]
+            self._reference = self._read_reference()  # now, so a damaged real clip stops the run before any work
         else:
             raise ValueError("protocol.msrvtt.annotations=null and protocol.real_videos=null; allowed: MSR-VTT's "
                              "annotation JSON and videos (protocol.msrvtt.annotations=..., protocol.msrvtt.videos=...) "
@@ -94,14 +96,17 @@ class MsrvttThesisProtocol(Protocol):
         """The real clips, in caption order; `prompts` must be those captions."""
         if prompts != [r["prompt"] for r in self.rows]:
             raise ValueError("the generated clips do not match the protocol's captions one to one")
-        if self._reference is None:  # decoded once, reused for every seed
-            self._reference = self._read_reference()
-        return self._reference
+        return self._reference  # decoded once, when the protocol is built
 
     def _read_reference(self) -> torch.Tensor:
         clips = []
         for path in self.paths:
-            video = read_video(path)
+            try:
+                video = read_video(path)
+            except DamagedVideo as e:
+                why = f"{path.name} is damaged ({e})"
+                raise ValueError(f"protocol.real_videos={self.real_videos}: {why}; allowed: readable videos, the "
+                                 f"protocol scores against all {self.num_clips} real clips") from None
             if len(video) < self.num_frames:
                 raise ValueError(f"{path} has {len(video)} frames; the protocol takes the first {self.num_frames}")
             clips.append(centre_square(video[None, :self.num_frames], self.real_crop_fraction, self.size)[0])

@@ -39,7 +39,7 @@ def instantiate(node, *args, **kwargs):
         raise
 
 
-def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict | Path) -> DictConfig:
+def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict) -> DictConfig:
     """The run config with the model keys its class lists in `pinned_hparams` set to the values the checkpoint
     recorded, e.g. MAGVIT's tokenizer: the config may name a folder whose newest run has changed since (a newer
     tokenizer), while the checkpoint holds the file that was used. A recorded file that is gone keeps the
@@ -47,10 +47,6 @@ def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict | Path) -> DictConfig:
     keys = getattr(get_class(cfg.model._target_), "pinned_hparams", ())
     if not keys:
         return cfg
-    if not isinstance(checkpoint, dict):
-        import torch
-
-        checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
     recorded = checkpoint.get("hyper_parameters") or {}
     pinned = cfg.copy()
     for key in keys:

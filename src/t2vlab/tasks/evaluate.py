@@ -9,13 +9,20 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from t2vlab.data.video_io import read_video
+from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.evaluation import given_frames
 from t2vlab.hardware import inference_autocast
 from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
-from t2vlab.reports import aggregate_seeds, print_metrics, print_scores, update_wandb_summary, versions
-from t2vlab.sampling import read_manifest, sample, write_samples
+from t2vlab.reports import (
+    aggregate_seeds,
+    print_metrics,
+    print_scores,
+    print_skipped_videos,
+    update_wandb_summary,
+    versions,
+)
+from t2vlab.sampling import read_listed_videos, read_manifest, sample, write_samples
 from t2vlab.tasks.common import (
     apply_generation,
     build_data_and_backbone,
@@ -43,16 +50,17 @@ def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
             found = sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))
             raise ValueError(f"run_dir={run_dir} has no checkpoints/last.ckpt; pass ckpt_path=, one of: "
                              f"{found or 'none found'}")
-    if not (run / ".hydra" / "config.yaml").is_file():
-        raise ValueError(f"run_dir={run} is invalid; allowed: a folder written by train.py "
-                         "(it holds .hydra/config.yaml)")
     return run, ckpt
 
 
 def load_run(run_dir: str | None, ckpt_path: str | None):
-    """Rebuild a run's data module and model from its saved config and load the checkpoint's weights."""
+    """Rebuild a run's data module and model from its saved config and load the checkpoint's weights. The
+    checkpoint is read before the run's config is looked for, so a damaged file is named as such."""
     run, ckpt = locate_run(run_dir, ckpt_path)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = load_checkpoint(ckpt, f"ckpt_path={ckpt_path}" if ckpt_path else f"run_dir={run_dir}")
+    if not (run / ".hydra" / "config.yaml").is_file():
+        given = f"run_dir={run}" if run_dir else f"ckpt_path={ckpt_path} (its run folder {run})"
+        raise ValueError(f"{given} is invalid; allowed: a folder written by train.py (it holds .hydra/config.yaml)")
     run_cfg = pin_to_checkpoint(OmegaConf.load(run / ".hydra" / "config.yaml"), state)
     datamodule, backbone = build_data_and_backbone(run_cfg)
     model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
@@ -83,9 +91,10 @@ def evaluate(cfg: DictConfig) -> dict:
         protocol: Protocol = instantiate(cfg.protocol)
         if cfg.clips_per_prompt and hasattr(protocol, "clips_per_prompt"):
             protocol.clips_per_prompt = cfg.clips_per_prompt
+        skipped: list[dict] = []  # damaged videos of a folder, left out of the scores
         if cfg.videos:
             folder, rows = read_manifest(cfg.videos)
-            folder_videos = [read_video(folder / r["path"], r.get("num_frames")) for r in rows]
+            rows, folder_videos, skipped = read_listed_videos(folder, rows)
             protocol.setup_from_videos(rows, folder_videos)
             source = {"videos": str(cfg.videos)}
             model = run = run_cfg = None
@@ -98,7 +107,7 @@ def evaluate(cfg: DictConfig) -> dict:
             source = {"run_dir": str(run), "checkpoint": str(ckpt)}
         num_frames = cfg.num_frames or protocol.num_frames
         if cfg.videos:
-            order = protocol.match(rows)
+            order = _match(protocol, rows, skipped)
             videos = _stack([folder_videos[i] for i in order], num_frames)
             texts = [rows[i]["prompt"] for i in order]
     except ValueError as e:
@@ -135,9 +144,12 @@ def evaluate(cfg: DictConfig) -> dict:
     report = {"protocol": protocol.name, "source": source, "seeds": seeds, "metrics": metrics,
               "details": details, "settings": protocol.settings() | {"num_frames": num_frames},
               "versions": versions()}
+    if cfg.videos:
+        report["skipped_videos"] = skipped
     write_json(out / "metrics.json", report)
     print_metrics(metrics, title=f"protocol={protocol.name}: {source.get('checkpoint') or source['videos']}",
                   seeds=seeds)
+    print_skipped_videos(skipped)
     log.info("metrics written to %s", out / "metrics.json")
     if run is not None and cfg.wandb_summary:
         update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab")
@@ -181,6 +193,17 @@ def benchmark_runs(cfg: DictConfig) -> dict:
         return run_benchmark(cfg, load_run)
     except ValueError as e:
         raise BadInput(str(e)) from None
+
+
+def _match(protocol: Protocol, rows: list[dict], skipped: list[dict]) -> list[int]:
+    """The protocol's order of the readable videos; a clip it needs that was skipped as damaged is named."""
+    try:
+        return protocol.match(rows)
+    except ValueError as e:
+        if not skipped:
+            raise
+        names = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:3])
+        raise ValueError(f"{e} (skipped as damaged: {names}{'; ...' if len(skipped) > 3 else ''})") from None
 
 
 def _stack(videos: list[torch.Tensor], num_frames: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
+from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
 from t2vlab.reports import print_scores
@@ -58,7 +59,7 @@ def train(cfg: DictConfig) -> dict:
         experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
         ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
         if ckpt is not None:  # a resumed run keeps what its checkpoint was built on (e.g. MAGVIT's tokenizer)
-            cfg = pin_to_checkpoint(cfg, ckpt)
+            cfg = pin_to_checkpoint(cfg, load_checkpoint(ckpt, f"ckpt_path={cfg.get('ckpt_path')}"))
         datamodule, backbone = build_data_and_backbone(cfg)
         model = build_model(cfg, datamodule.vocab, backbone, datamodule)
         if callable(getattr(datamodule, "check", None)):  # a real data set's files, before any long work
