@@ -199,3 +199,13 @@ def test_command_line_refuses_more_frames_than_the_videos_hold(tmp_path, capsys)
     assert "--num-frames=0" in capsys.readouterr().err
     assert main([str(tmp_path / "a"), str(tmp_path / "b"), "--batch-size", "-1"]) == 2
     assert "--batch-size=-1" in capsys.readouterr().err
+
+
+def test_command_line_names_a_damaged_video(tmp_path, capsys):
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        np.save(tmp_path / side / "clip0.npy", np.zeros((10, 24, 24, 3), np.uint8))
+    (tmp_path / "b" / "clip1.gif").write_bytes(b"GIF89a" + bytes(range(200)))
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip1.gif is damaged (undecodable GIF" in err[0], err

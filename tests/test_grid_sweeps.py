@@ -55,13 +55,15 @@ def test_a_misfit_pair_is_listed_at_launch_and_skipped(tmp_path):
     assert len(jobs) == 1 and (jobs[0] / "metrics.json").is_file()
 
 
-def test_the_comparison_report_shows_each_configuration_with_mean_and_std(grid, tmp_path):
+def test_the_comparison_report_shows_each_configuration_with_mean_and_std(grid, tmp_path, caplog):
     from conftest import compose_cfg
 
     from t2vlab.tasks.evaluate import evaluate
 
     history = grid / "0" / "history.jsonl"
     history.write_text(history.read_text() + '{"step": 99, "train/lo')  # a line cut by a crash
+    for gif in (grid / "0" / "samples").rglob("*.gif"):  # samples overwritten: left out of the picture, named
+        gif.write_bytes(b"GIF89a" + bytes(64))
     result = evaluate(compose_cfg("evaluate", [f"compare={grid}"], tmp_path / "cmp"))
     rows = result["rows"]
     assert sorted(r["configuration"] for r in rows) == sorted(
@@ -76,6 +78,7 @@ def test_the_comparison_report_shows_each_configuration_with_mean_and_std(grid, 
     assert "http://" not in report and "https://" not in report  # self-contained
     assert {p.name for p in (tmp_path / "cmp" / "plots").iterdir()} >= {
         "motion_acc_seen_all_by_model.png", "motion_acc_seen_all_by_loss.png", "learning_curves.png", "samples.png"}
+    assert "left out of the comparison's picture" in caplog.text and str(grid / "0" / "samples") in caplog.text
     if Path("/usr/bin/chromium").exists():  # Debian's chromium; see scripts/screenshot_report.sh
         shot = tmp_path / "report.png"
         subprocess.run(["bash", str(ROOT / "scripts" / "screenshot_report.sh"), str(tmp_path / "cmp" / "report.html"),

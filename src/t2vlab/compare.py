@@ -10,6 +10,7 @@ import glob
 import html
 import io
 import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,10 @@ from rich.table import Table
 
 from t2vlab.atomic import atomic_path
 from t2vlab.callbacks.metric_history import read_history
+from t2vlab.data.video_decode import DamagedVideo
 from t2vlab.data.video_io import read_video
+
+log = logging.getLogger(__name__)
 
 # overrides that say where or how a job ran, not what was trained: they do not split configurations
 NOT_CONFIGURATION = ("seed", "hydra.", "logger", "paths.", "print_config", "tags", "ckpt_path", "launcher",
@@ -219,7 +223,14 @@ def plot_samples(rows: list[Row], prompts_per_row: int = 3) -> bytes | None:
         entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
         entries = [e for e in entries if e.get("tag") == "evaluation"] or entries
         chosen = list({e["prompt"]: e for e in reversed(entries)}.values())[::-1][:prompts_per_row]
-        clips = [read_video(manifest.parent / e["path"]) for e in chosen]
+        clips, shown = [], []
+        for entry in chosen:  # a picture of samples: a damaged one is left out, with a warning
+            try:
+                clips.append(read_video(manifest.parent / entry["path"]))
+                shown.append(entry)
+            except (DamagedVideo, FileNotFoundError) as e:
+                log.warning("sample %s left out of the comparison's picture: %s", manifest.parent / entry["path"], e)
+        chosen = shown
         if clips:
             frames = [np.concatenate(list(c.permute(0, 2, 3, 1).numpy()), axis=1) for c in clips]
             width = max(f.shape[1] for f in frames)

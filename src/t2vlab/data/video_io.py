@@ -104,11 +104,18 @@ def _decode(path: Path, num_frames: int | None) -> np.ndarray:
 
 
 def read_video_folder(folder: str | Path) -> list[torch.Tensor]:
-    """Every GIF, MP4 and .npy directly in `folder`, sorted by name -> list of (T, 3, H, W) in [0, 1]."""
+    """Every GIF, MP4 and .npy directly in `folder`, sorted by name -> list of (T, 3, H, W) in [0, 1]; a damaged
+    file is a ValueError naming it (`evaluate.py videos=` skips and lists damaged files instead)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder; allowed: a folder of {', '.join(VIDEO_SUFFIXES)} files")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:
         raise ValueError(f"{folder} holds no videos; allowed: {', '.join(VIDEO_SUFFIXES)} files")
-    return [read_video(p) for p in paths]
+    videos = []
+    for path in paths:  # a whole folder is one input: a damaged file refuses it, naming the file
+        try:
+            videos.append(read_video(path))
+        except DamagedVideo as e:
+            raise ValueError(f"{path} is damaged ({e}); allowed: readable {', '.join(VIDEO_SUFFIXES)} files") from None
+    return videos
