@@ -16,6 +16,8 @@ from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.loggers.scores import log_scores
+from t2vlab.loggers.step import logged_step, saved_logged_step
 from t2vlab.reports import print_scores
 from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.sampling import write_samples
@@ -84,6 +86,7 @@ def train(cfg: DictConfig) -> dict:
         train_seconds = time.perf_counter() - start
         # under ddp_spawn the steps ran in worker processes: the weights come back, the counters do not
         steps = trainer.global_step or _saved_step(out / "checkpoints" / "last.ckpt")
+        log_step = logged_step(trainer) or saved_logged_step(out / "checkpoints" / "last.ckpt")
 
         model.eval()
         if hasattr(model, "after_fit"):  # a family that is not a video generator measures itself
@@ -108,8 +111,7 @@ def train(cfg: DictConfig) -> dict:
         if guard is not None and guard.diverged:
             metrics |= {"train/diverged": True, "train/diverged_at_step": guard.diverged_at}
         write_json(out / "metrics.json", metrics)
-        for logger in loggers:
-            logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=steps)
+        log_scores(loggers, metrics, step=log_step)
         failed = False
         return metrics
     finally:
