@@ -19,6 +19,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable
+from t2vlab.loggers.labels import choice_tags
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.tokenizer import WordTokenizer
 
@@ -132,14 +133,17 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
 
 
 def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: str | None = None) -> list[Logger]:
-    """The logger group's logger. W&B gets the resolved run config at init so every run is comparable; in a
-    multirun every job is grouped under the sweep and tagged with its overrides; a resumed run continues the
-    W&B run it came from."""
+    """The logger group's logger. W&B gets the resolved run config at init so every run is comparable, and tags
+    `group=option` for the main config groups; in a multirun every job is grouped under the sweep and tagged with
+    its overrides; a resumed run continues the W&B run it came from."""
     if not cfg or "_target_" not in cfg:
         return []
     if cfg._target_.endswith("WandbLogger"):
         job = OmegaConf.masked_copy(run_cfg, [k for k in run_cfg if k != "hydra"])
-        extra: dict = sweep_grouping(run_cfg, cfg)
+        extra: dict = sweep_grouping(run_cfg)
+        choices = [f"{group}={option}" for group, option in choice_tags().items()]
+        tags = [*(cfg.get("tags") or []), *choices, *extra.get("tags", [])]
+        extra["tags"] = list(dict.fromkeys(t[:64] for t in tags))  # W&B caps a tag at 64 characters
         if resume_id:
             extra |= {"id": resume_id, "resume": "allow"}
         # `config` is also the name of instantiate's first parameter, hence the partial
@@ -148,15 +152,14 @@ def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: 
     return [instantiate(cfg)]
 
 
-def sweep_grouping(run_cfg: DictConfig, logger_cfg: DictConfig) -> dict:
-    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags += the job's overrides."""
+def sweep_grouping(run_cfg: DictConfig) -> dict:
+    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags = the job's overrides."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return {}
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")]
     group = f"{run_cfg.get('experiment_name') or run_cfg.task_name}/{Path(hydra_cfg.sweep.dir).name}"
-    tags = [*(logger_cfg.get("tags") or []), *(o[:64] for o in overrides)]  # W&B caps a tag at 64 characters
-    return {"group": group, "tags": list(dict.fromkeys(tags))}
+    return {"group": group, "tags": overrides}
 
 
 def close_loggers(loggers: list[Logger], failed: bool = False) -> None:

@@ -16,6 +16,7 @@ from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.loggers.labels import log_run_labels
 from t2vlab.loggers.scores import log_scores
 from t2vlab.loggers.step import logged_step, saved_logged_step
 from t2vlab.reports import print_scores
@@ -77,6 +78,7 @@ def train(cfg: DictConfig) -> dict:
     counter = BatchCounter()
     failed = True
     try:
+        log_run_labels(loggers)
         trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter, RNGState()],
                                           logger=loggers or False, default_root_dir=str(out))
         start = time.perf_counter()
