@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
 def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: str | None = None) -> list[Logger]:
     """The logger group's logger. W&B gets the resolved run config at init so every run is comparable, and tags
     `group=option` for the main config groups; in a multirun every job is grouped under the sweep and tagged with
-    its overrides; a resumed run continues the W&B run it came from."""
+    its overrides; a resumed run continues the W&B run it came from. MLflow gets the main groups as tags."""
     if not cfg or "_target_" not in cfg:
         return []
     if cfg._target_.endswith("WandbLogger"):
@@ -149,6 +150,12 @@ def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: 
         # `config` is also the name of instantiate's first parameter, hence the partial
         make_logger = instantiate(cfg, _partial_=True)
         return [make_logger(config=OmegaConf.to_container(job, resolve=True), **extra)]
+    if cfg._target_.endswith("MLFlowLogger"):
+        if str(cfg.get("tracking_uri") or "").startswith("file:"):
+            # MLflow 3 refuses its file store unless asked (it wants a database); one folder of runs is all we need
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        user_tags = {"tags": ", ".join(run_cfg.get("tags") or [])} if run_cfg.get("tags") else {}
+        return [instantiate(cfg, tags={**(cfg.get("tags") or {}), **choice_tags(), **user_tags})]
     return [instantiate(cfg)]
 
 
@@ -163,7 +170,11 @@ def sweep_grouping(run_cfg: DictConfig) -> dict:
 
 
 def close_loggers(loggers: list[Logger], failed: bool = False) -> None:
-    """Finish every W&B run, so jobs of a multirun never merge into one run."""
+    """Finish every W&B run, so jobs of a multirun never merge into one run; the other loggers write out what was
+    logged after Lightning finalised them (the end scores)."""
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            logger.finalize("failed" if failed else "success")
     if any(isinstance(logger, WandbLogger) for logger in loggers):
         import wandb
 
