@@ -16,6 +16,7 @@ from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.loggers.clips_table import clip_columns, log_clips_table
 from t2vlab.loggers.labels import log_run_labels
 from t2vlab.loggers.scores import log_scores
 from t2vlab.loggers.step import logged_step, saved_logged_step
@@ -99,11 +100,11 @@ def train(cfg: DictConfig) -> dict:
             log.info("dataset=%s is not scored after training (circle motion only applies to circles); score "
                      "the run with evaluate.py run_dir=%s protocol=...", dataset_name(cfg), out)
         else:
-            scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps)
+            scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps, loggers, log_step)
             for name, settings in variants.items():
                 with generation_settings(model, settings, f"evaluation.variants.{name}"):
                     scores |= {f"{name}/{k}": v for k, v in _evaluate_generator(
-                        model, datamodule, cfg.evaluation, out, steps, tag=name).items()}
+                        model, datamodule, cfg.evaluation, out, steps, loggers, log_step, tag=name).items()}
         fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
         metrics = {**scores, "train/seconds": train_seconds, "train/global_step": steps,
                    "train/frames_per_second": fps}
@@ -138,16 +139,20 @@ def _generation_variants(cfg: DictConfig, model) -> dict[str, dict]:
     return variants
 
 
-def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, tag: str = "evaluation") -> dict:
-    """Sample the fixed prompt list, score motion, write the samples and their manifest."""
+def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, loggers: list, log_step: int,
+                        tag: str = "evaluation") -> dict:
+    """Sample the fixed prompt list, score motion, write the samples and their manifest; the clips go to the
+    run's W&B logger as the table `<tag>/clips` at `log_step`."""
     with inference_autocast(model.device):
         report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
                                   ev.clips_per_prompt, ev.num_frames, ev.seed, circles_settings(datamodule))
     title = "circle motion accuracy" + ("" if tag == "evaluation" else f", {tag}")
     print_report(report, datamodule.holdout_prompts, title=f"{title} ({out})")
-    write_samples(report.videos, report.prompts, out / "samples" / tag,
-                  heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
-                  fields={"tag": tag, "step": steps, "seed": ev.seed})
+    manifest = out / "samples" / "manifest.jsonl"
+    rows = write_samples(report.videos, report.prompts, out / "samples" / tag, heldout=datamodule.holdout_prompts,
+                         manifest=manifest, fields={"tag": tag, "step": steps, "seed": ev.seed})
+    columns = clip_columns(report.prompts, datamodule.holdout_prompts, report.verdicts, report.predicted_verdicts)
+    log_clips_table(loggers, f"{tag}/clips", columns, [manifest.parent / r["path"] for r in rows], log_step)
     return report.metrics()
 
 
