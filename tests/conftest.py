@@ -41,6 +41,15 @@ def compose_cfg(config_name: str, overrides: list[str], out: Path | None = None)
     return cfg
 
 
+@pytest.fixture(autouse=True, scope="session")
+def wandb_data_dir(tmp_path_factory):
+    """W&B stages the files of a logged table (the evaluation's clips) in its data folder until `wandb sync`;
+    offline test runs are never synced, so theirs go to a temporary folder, not ~/.local/share/wandb."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WANDB_DATA_DIR", str(tmp_path_factory.mktemp("wandb-data")))
+        yield
+
+
 @pytest.fixture
 def train_cfg(tmp_path):
     """Factory: a debug=fast training config with the given overrides, writing under tmp_path."""

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 EXPERIMENTS = sorted(str(p.relative_to(ROOT / "conf/experiment").with_suffix(""))
                      for p in (ROOT / "conf/experiment").rglob("*.yaml"))
+LOGGERS = sorted(p.stem for p in (ROOT / "conf/logger").glob("*.yaml"))
 
 register_resolvers()
 
@@ -28,6 +29,11 @@ def composed(config_name: str, *overrides: str):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_shipped_experiment_passes(experiment):
     check_config_types(composed("train", f"experiment={experiment}"))
+
+
+@pytest.mark.parametrize("logger", LOGGERS)
+def test_every_logger_option_passes(logger):
+    check_config_types(composed("train", f"logger={logger}"))
 
 
 @pytest.mark.parametrize("config_name", ["train", "evaluate", "prepare", "embed"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import compose_cfg
+from wandb_offline import read_offline_run
 
 from t2vlab.data.video_io import write_video
 from t2vlab.tasks.evaluate import evaluate
@@ -80,8 +81,12 @@ def test_evaluating_a_run_adds_the_values_to_its_wandb_run(trained_run, tmp_path
     ids = {p.name.rsplit("-", 1)[-1] for p in runs}
     assert len(runs) > len(before) and len(ids) == 1  # the same run id, resumed
     newest = max(runs, key=lambda p: p.name.split("-")[-2])
-    blob = b"".join(f.read_bytes() for f in newest.glob("*.wandb"))
-    assert b"eval/circles/fvd" in blob
+    summary = read_offline_run(newest).summary
+    assert np.isfinite(summary["eval/circles/fvd"])
+    # one row per clip: 19 prompts, 2 clips each; under eval/circles/, beside the training's evaluation/clips
+    table = summary["eval/circles/clips"]
+    # seed, prompt, clip, split, verdict, motion_acc; no video column: this evaluation wrote no GIFs
+    assert table["_type"] == "table-file" and table["nrows"] == 19 * 2 and table["ncols"] == 6
 
 
 def _write_clips(folder: Path, clips: list[torch.Tensor], captions: list[str], ids: list[int], suffix: str) -> None:

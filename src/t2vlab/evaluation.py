@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from t2vlab.data.circles import CirclesSettings
-from t2vlab.metrics.circles import SCORER, describe_failures, motion_accuracy, score_clips, summarize
+from t2vlab.metrics.circles import SCORER, clip_verdicts, describe_failures, motion_accuracy, summarize, tally
 from t2vlab.sampling import sample
 
 
@@ -24,6 +24,8 @@ class CirclesReport:
     prompts: list[str]
     predicted: dict[str, float] = field(default_factory=dict)  # motion_acc_predicted/...: generated frames only
     failures: dict[str, dict[str, int]] = field(default_factory=dict)  # prompt -> {reason: clips}
+    verdicts: list[str] = field(default_factory=list)  # per clip: "" (passes) or why it fails
+    predicted_verdicts: list[str] = field(default_factory=list)  # the same on the generated frames alone
 
     def metrics(self) -> dict:
         return {**self.summary, **self.predicted, **{f"motion_acc/prompt/{p}": v for p, v in self.per_prompt.items()},
@@ -47,8 +49,10 @@ def predicted_summary(videos: torch.Tensor, prompts: list[str], train_prompts: l
     """The motion summary of the frames after the `given` ones, keyed motion_acc_predicted/... ({} if none)."""
     if given <= 0:
         return {}
-    per_prompt = motion_accuracy(videos[:, given:], prompts, settings)
-    summary = summarize(per_prompt, train_prompts)
+    return _as_predicted(summarize(motion_accuracy(videos[:, given:], prompts, settings), train_prompts))
+
+
+def _as_predicted(summary: dict[str, float]) -> dict[str, float]:
     return {k.replace("motion_acc/", "motion_acc_predicted/"): v for k, v in summary.items()}
 
 
@@ -57,9 +61,13 @@ def evaluate_circles(module, train_prompts: list[str], heldout_prompts: list[str
     """Sample K clips per prompt and score them against the data set `settings` (its sizes, colours, speeds)."""
     prompts = list(dict.fromkeys([*train_prompts, *heldout_prompts]))
     videos, texts = sample(module, prompts, clips_per_prompt, num_frames, seed)
-    per_prompt, failures = score_clips(videos, texts, settings)
-    predicted = predicted_summary(videos, texts, train_prompts, given_frames(module), settings)
-    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts, predicted, failures)
+    verdicts = clip_verdicts(videos, texts, settings)
+    per_prompt, failures = tally(verdicts, texts)
+    given = given_frames(module)
+    predicted_verdicts = clip_verdicts(videos[:, given:], texts, settings) if given > 0 else []
+    predicted = _as_predicted(summarize(tally(predicted_verdicts, texts)[0], train_prompts)) if given > 0 else {}
+    return CirclesReport(summarize(per_prompt, train_prompts), per_prompt, videos, texts, predicted, failures,
+                         verdicts, predicted_verdicts)
 
 
 def print_report(report: CirclesReport, heldout_prompts: list[str], title: str = "circle motion accuracy",

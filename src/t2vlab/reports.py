@@ -12,6 +12,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from t2vlab.loggers.clips_table import clips_table
 from t2vlab.metrics.result import MetricResult
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,10 @@ def wandb_run_id(run_dir: Path) -> str | None:
     return found[-1].name.rsplit("-", 1)[-1] if found else None
 
 
-def update_wandb_summary(run_dir: Path, metrics: dict[str, dict], protocol: str, project: str = "t2vlab") -> None:
-    """Add the values under eval/<protocol>/ to the run's W&B summary (offline: kept until `wandb sync`)."""
+def update_wandb_summary(run_dir: Path, metrics: dict[str, dict], protocol: str, project: str = "t2vlab",
+                         clips: tuple[dict[str, list], list[Path] | None] | None = None) -> None:
+    """Add the values under eval/<protocol>/ to the run's W&B summary (offline: kept until `wandb sync`), and the
+    clips table (columns, GIFs; `loggers.clips_table`) as eval/<protocol>/clips."""
     run_id = wandb_run_id(Path(run_dir))
     if run_id is None:
         log.info("no W&B run under %s/wandb; summary not updated", run_dir)
@@ -114,6 +117,8 @@ def update_wandb_summary(run_dir: Path, metrics: dict[str, dict], protocol: str,
     run = wandb.init(id=run_id, resume="allow", dir=str(run_dir), mode="offline", project=project,
                      settings=wandb.Settings(silent=True))
     try:
+        if clips is not None:
+            summary[f"eval/{protocol}/clips"] = clips_table(*clips)
         run.summary.update(summary)
     finally:
         run.finish()

@@ -1,10 +1,11 @@
 """Lightning callback: sample a fixed prompt list every N epochs and at the end of training.
 
-Writes GIFs under `dirpath/<epoch folder>/`, appends to `dirpath/manifest.jsonl`, logs the clips (and, on
-circles, their motion accuracy) to the run's logger. Prompts default to the data module's training prompts
-plus its held-out prompts. On circles, each round's scores also go to `dirpath/scores.jsonl` with the step and
-the training seconds so far (wall time since training started, less the time spent sampling): time to quality,
-readable offline (the comparison report plots it).
+Writes GIFs under `dirpath/<epoch folder>/`, appends to `dirpath/manifest.jsonl`, logs the clips (to W&B only)
+and, on circles, their motion accuracy to the run's loggers, at the training batch count (`loggers.step`).
+Prompts default to the data module's training prompts plus its held-out prompts. On circles, each round's scores
+also go to `dirpath/scores.jsonl` with the (optimiser) step and the training seconds so far (wall time since
+training started, less the time spent sampling): time to quality, readable offline (the comparison report plots
+it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
 from t2vlab.evaluation import circles_settings
+from t2vlab.loggers.step import logged_step
 from t2vlab.metrics.circles import motion_accuracy, summarize
 from t2vlab.sampling import sample, write_samples
 
@@ -90,11 +92,11 @@ class VideoSampler(pl.Callback):
             with open(self.dirpath / "scores.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             for logger in trainer.loggers:
-                logger.log_metrics({f"samples/{k}": v for k, v in scores.items()}, step=trainer.global_step)
+                logger.log_metrics({f"samples/{k}": v for k, v in scores.items()}, step=logged_step(trainer))
         for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
+            if isinstance(logger, WandbLogger):  # the others have no video panel; the GIFs are in the run folder
                 first = {}
                 for row in rows:  # one clip per prompt keeps the media panel readable
                     first.setdefault(row["prompt"], str(self.dirpath / row["path"]))
-                logger.log_video("samples/videos", videos=list(first.values()), step=trainer.global_step,
+                logger.log_video("samples/videos", videos=list(first.values()), step=logged_step(trainer),
                                  caption=list(first), format=["gif"] * len(first))

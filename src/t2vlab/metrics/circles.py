@@ -30,17 +30,28 @@ def limits_for(settings: CirclesSettings | None, videos: torch.Tensor) -> Circle
     return CircleLimits.from_settings(CirclesSettings(**fields))
 
 
+def clip_verdicts(videos: torch.Tensor, prompts: list[str], settings: CirclesSettings | None = None) -> list[str]:
+    """videos (N, T, C, H, W) in [0, 1] with one prompt each -> one verdict per clip: "" when it passes, else the
+    reason it fails."""
+    limits = limits_for(settings, videos)
+    return [verdict(prompt, video, limits) for video, prompt in zip(videos, prompts, strict=True)]
+
+
+def tally(verdicts: list[str], prompts: list[str]) -> tuple[dict[str, float], dict[str, dict[str, int]]]:
+    """Per-clip verdicts -> (accuracy per prompt, failure reasons per prompt as {reason: clips})."""
+    outcomes: dict[str, list[str]] = defaultdict(list)
+    for reason, prompt in zip(verdicts, prompts, strict=True):
+        outcomes[prompt].append(reason)
+    accuracy = {p: float(np.mean([r == "" for r in rs])) for p, rs in outcomes.items()}
+    reasons = {p: {r: n for r, n in Counter(rs).items() if r} for p, rs in outcomes.items()}
+    return accuracy, reasons
+
+
 def score_clips(videos: torch.Tensor, prompts: list[str], settings: CirclesSettings | None = None
                 ) -> tuple[dict[str, float], dict[str, dict[str, int]]]:
     """videos (N, T, C, H, W) in [0, 1] with one prompt each -> (accuracy per prompt, failure reasons per prompt
     as {reason: clips})."""
-    limits = limits_for(settings, videos)
-    outcomes: dict[str, list[str]] = defaultdict(list)
-    for video, prompt in zip(videos, prompts, strict=True):
-        outcomes[prompt].append(verdict(prompt, video, limits))
-    accuracy = {p: float(np.mean([r == "" for r in rs])) for p, rs in outcomes.items()}
-    reasons = {p: {r: n for r, n in Counter(rs).items() if r} for p, rs in outcomes.items()}
-    return accuracy, reasons
+    return tally(clip_verdicts(videos, prompts, settings), prompts)
 
 
 def motion_accuracy(videos: torch.Tensor, prompts: list[str], settings: CirclesSettings | None = None
@@ -82,15 +93,18 @@ class MotionAccuracy:
     def score(self, ev) -> dict:
         """Per-prompt and group accuracies; where the clips start with `ev.given_frames` real frames, the same
         groups again on the generated frames alone (motion_acc_predicted/...)."""
-        per_prompt, reasons = score_clips(ev.generated, ev.prompts, self.settings)
+        verdicts = clip_verdicts(ev.generated, ev.prompts, self.settings)
+        per_prompt, reasons = tally(verdicts, ev.prompts)
         seen = [p for p in per_prompt if p not in ev.heldout]
         counts = {p: ev.prompts.count(p) for p in per_prompt}
         summaries = {"motion_acc/": (summarize(per_prompt, seen), {})}
+        # clips/*: one value per clip, in clip order (the evaluation's clips table)
+        out: dict = {"motion_acc/per_prompt": per_prompt, "motion_acc/failures": reasons, "clips/verdict": verdicts}
         given = getattr(ev, "given_frames", 0)
         if given > 0:
-            predicted = motion_accuracy(ev.generated[:, given:], ev.prompts, self.settings)
+            out["clips/verdict_predicted"] = clip_verdicts(ev.generated[:, given:], ev.prompts, self.settings)
+            predicted = tally(out["clips/verdict_predicted"], ev.prompts)[0]
             summaries["motion_acc_predicted/"] = (summarize(predicted, seen), {"from_frame": given})
-        out: dict = {"motion_acc/per_prompt": per_prompt, "motion_acc/failures": reasons}
         for prefix, (summary, extra) in summaries.items():
             for key, value in summary.items():
                 group = [p for p in per_prompt if (p in ev.heldout) == key.endswith("heldout")]

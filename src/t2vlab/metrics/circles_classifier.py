@@ -292,12 +292,12 @@ class CirclesClassifierScores:
 
     def score(self, ev) -> dict:
         """For an evaluation protocol's EvalSet: accuracy over all, seen and held-out prompts, the per-prompt
-        accuracies, and the Fréchet distance to the real clips."""
+        accuracies, each clip's hit (clips/prompt_acc) and the Fréchet distance to the real clips."""
         hits = self.hits(ev.generated, ev.prompts)
         heldout = np.array([p in ev.heldout for p in ev.prompts])
         per_prompt = self._per_prompt(hits, ev.prompts)
         out: dict = {"prompt_acc/per_prompt": {p: r.value for p, r in per_prompt.items()},
-                     "prompt_acc/all": self._mean(hits)}
+                     "prompt_acc/all": self._mean(hits), "clips/prompt_acc": hits.tolist()}
         if heldout.any() and not heldout.all():
             out["prompt_acc/seen"] = self._mean(hits[~heldout])
             out["prompt_acc/heldout"] = self._mean(hits[heldout])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable
+from t2vlab.loggers.labels import choice_tags
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.tokenizer import WordTokenizer
 
@@ -128,35 +130,47 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
 
 
 def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: str | None = None) -> list[Logger]:
-    """The logger group's logger. W&B gets the resolved run config at init so every run is comparable; in a
-    multirun every job is grouped under the sweep and tagged with its overrides; a resumed run continues the
-    W&B run it came from."""
+    """The logger group's logger. W&B gets the resolved run config at init so every run is comparable, and tags
+    `group=option` for the main config groups; in a multirun every job is grouped under the sweep and tagged with
+    its overrides; a resumed run continues the W&B run it came from. MLflow gets the main groups as tags."""
     if not cfg or "_target_" not in cfg:
         return []
     if cfg._target_.endswith("WandbLogger"):
         job = OmegaConf.masked_copy(run_cfg, [k for k in run_cfg if k != "hydra"])
-        extra: dict = sweep_grouping(run_cfg, cfg)
+        extra: dict = sweep_grouping(run_cfg)
+        choices = [f"{group}={option}" for group, option in choice_tags().items()]
+        tags = [*(cfg.get("tags") or []), *choices, *extra.get("tags", [])]
+        extra["tags"] = list(dict.fromkeys(t[:64] for t in tags))  # W&B caps a tag at 64 characters
         if resume_id:
             extra |= {"id": resume_id, "resume": "allow"}
         # `config` is also the name of instantiate's first parameter, hence the partial
         make_logger = instantiate(cfg, _partial_=True)
         return [make_logger(config=OmegaConf.to_container(job, resolve=True), **extra)]
+    if cfg._target_.endswith("MLFlowLogger"):
+        if str(cfg.get("tracking_uri") or "").startswith("file:"):
+            # MLflow 3 refuses its file store unless asked (it wants a database); one folder of runs is all we need
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        user_tags = {"tags": ", ".join(run_cfg.get("tags") or [])} if run_cfg.get("tags") else {}
+        return [instantiate(cfg, tags={**(cfg.get("tags") or {}), **choice_tags(), **user_tags})]
     return [instantiate(cfg)]
 
 
-def sweep_grouping(run_cfg: DictConfig, logger_cfg: DictConfig) -> dict:
-    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags += the job's overrides."""
+def sweep_grouping(run_cfg: DictConfig) -> dict:
+    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags = the job's overrides."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return {}
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")]
     group = f"{run_cfg.get('experiment_name') or run_cfg.task_name}/{Path(hydra_cfg.sweep.dir).name}"
-    tags = [*(logger_cfg.get("tags") or []), *(o[:64] for o in overrides)]  # W&B caps a tag at 64 characters
-    return {"group": group, "tags": list(dict.fromkeys(tags))}
+    return {"group": group, "tags": overrides}
 
 
 def close_loggers(loggers: list[Logger], failed: bool = False) -> None:
-    """Finish every W&B run, so jobs of a multirun never merge into one run."""
+    """Finish every W&B run, so jobs of a multirun never merge into one run; the other loggers write out what was
+    logged after Lightning finalised them (the end scores)."""
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger):
+            logger.finalize("failed" if failed else "success")
     if any(isinstance(logger, WandbLogger) for logger in loggers):
         import wandb
 

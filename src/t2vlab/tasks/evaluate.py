@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.evaluation import given_frames
 from t2vlab.hardware import inference_autocast
+from t2vlab.loggers.clips_table import clip_columns, merge_seeds
 from t2vlab.metrics.result import MetricResult
 from t2vlab.protocols.base import EvalSet, Protocol
 from t2vlab.reports import (
@@ -123,6 +124,7 @@ def evaluate(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
     per_seed: list[dict[str, MetricResult]] = []
     details: dict = {}
+    clips: list[tuple[dict[str, list], list[Path] | None]] = []  # per seed: the clips table's columns, the GIFs
     for i, seed in enumerate(seeds, 1):
         log.info("seed %d (%d of %d): %s, then scoring with %s", seed, i, len(seeds),
                  "generating" if model is not None else "reading the videos", ", ".join(protocol.metrics))
@@ -134,11 +136,19 @@ def evaluate(cfg: DictConfig) -> dict:
         ev = EvalSet(generated, texts, protocol.reference(texts, generated.shape[1]),
                      heldout=set(protocol.heldout_prompts), given_frames=given_frames(model))
         results, seed_details = protocol.score(ev)
+        per_clip = {k.removeprefix("clips/"): seed_details.pop(k) for k in list(seed_details) if k.startswith("clips/")}
         per_seed.append(results)
         details[str(seed)] = seed_details
+        gifs = None
         if cfg.write_videos and model is not None:
-            write_samples(videos, texts, out / "samples" / f"seed_{seed}", cfg.fps, heldout=protocol.heldout_prompts,
-                          fields={"seed": seed, "num_frames": videos.shape[1], **source})
+            folder = out / "samples" / f"seed_{seed}"
+            rows = write_samples(videos, texts, folder, cfg.fps, heldout=protocol.heldout_prompts,
+                                 fields={"seed": seed, "num_frames": videos.shape[1], **source})
+            gifs = [folder / r["path"] for r in rows]
+        if "verdict" in per_clip:  # a protocol that judges each clip (circles)
+            columns = clip_columns(texts, protocol.heldout_prompts, per_clip.pop("verdict"),
+                                   per_clip.pop("verdict_predicted", None), per_clip)
+            clips.append(({"seed": [seed] * len(texts), **columns}, gifs))
 
     metrics = aggregate_seeds(per_seed) | {name: e.as_dict() for name, e in protocol.unavailable.items()}
     report = {"protocol": protocol.name, "source": source, "seeds": seeds, "metrics": metrics,
@@ -152,7 +162,8 @@ def evaluate(cfg: DictConfig) -> dict:
     print_skipped_videos(skipped)
     log.info("metrics written to %s", out / "metrics.json")
     if run is not None and cfg.wandb_summary:
-        update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab")
+        update_wandb_summary(run, metrics, protocol.name, OmegaConf.select(run_cfg, "logger.project") or "t2vlab",
+                             clips=merge_seeds(clips) if clips else None)
     return report
 
 

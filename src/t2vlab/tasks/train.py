@@ -17,6 +17,10 @@ from t2vlab.callbacks.rng_state import RNGState
 from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
 from t2vlab.hardware import inference_autocast
+from t2vlab.loggers.clips_table import clip_columns, log_clips_table
+from t2vlab.loggers.labels import log_run_labels
+from t2vlab.loggers.scores import log_scores
+from t2vlab.loggers.step import logged_step, saved_logged_step
 from t2vlab.reports import print_scores
 from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.sampling import write_samples
@@ -76,6 +80,7 @@ def train(cfg: DictConfig) -> dict:
     counter = BatchCounter()
     failed = True
     try:
+        log_run_labels(loggers)
         trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter, RNGState()],
                                           logger=loggers or False, default_root_dir=str(out))
         start = time.perf_counter()
@@ -85,6 +90,7 @@ def train(cfg: DictConfig) -> dict:
         train_seconds = time.perf_counter() - start
         # under ddp_spawn the steps ran in worker processes: the weights come back, the counters do not
         steps = trainer.global_step or _saved_step(out / "checkpoints" / "last.ckpt")
+        log_step = logged_step(trainer) or saved_logged_step(out / "checkpoints" / "last.ckpt")
 
         model.eval()
         if hasattr(model, "after_fit"):  # a family that is not a video generator measures itself
@@ -95,11 +101,11 @@ def train(cfg: DictConfig) -> dict:
             log.info("dataset=%s is not scored after training (circle motion only applies to circles); score "
                      "the run with evaluate.py run_dir=%s protocol=...", dataset_name(cfg), out)
         else:
-            scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps)
+            scores = _evaluate_generator(model, datamodule, cfg.evaluation, out, steps, loggers, log_step)
             for name, settings in variants.items():
                 with generation_settings(model, settings, f"evaluation.variants.{name}"):
                     scores |= {f"{name}/{k}": v for k, v in _evaluate_generator(
-                        model, datamodule, cfg.evaluation, out, steps, tag=name).items()}
+                        model, datamodule, cfg.evaluation, out, steps, loggers, log_step, tag=name).items()}
         fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
         metrics = {**scores, "train/seconds": train_seconds, "train/global_step": steps,
                    "train/frames_per_second": fps}
@@ -109,8 +115,7 @@ def train(cfg: DictConfig) -> dict:
         if guard is not None and guard.diverged:
             metrics |= {"train/diverged": True, "train/diverged_at_step": guard.diverged_at}
         write_json(out / "metrics.json", metrics)
-        for logger in loggers:
-            logger.log_metrics({k: v for k, v in metrics.items() if v is not None}, step=steps)
+        log_scores(loggers, metrics, step=log_step)
         failed = False
         return metrics
     finally:
@@ -135,16 +140,20 @@ def _generation_variants(cfg: DictConfig, model) -> dict[str, dict]:
     return variants
 
 
-def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, tag: str = "evaluation") -> dict:
-    """Sample the fixed prompt list, score motion, write the samples and their manifest."""
+def _evaluate_generator(model, datamodule, ev, out: Path, steps: int, loggers: list, log_step: int,
+                        tag: str = "evaluation") -> dict:
+    """Sample the fixed prompt list, score motion, write the samples and their manifest; the clips go to the
+    run's W&B logger as the table `<tag>/clips` at `log_step`."""
     with inference_autocast(model.device):
         report = evaluate_circles(model, datamodule.prompts, datamodule.holdout_prompts,
                                   ev.clips_per_prompt, ev.num_frames, ev.seed, circles_settings(datamodule))
     title = "circle motion accuracy" + ("" if tag == "evaluation" else f", {tag}")
     print_report(report, datamodule.holdout_prompts, title=f"{title} ({out})")
-    write_samples(report.videos, report.prompts, out / "samples" / tag,
-                  heldout=datamodule.holdout_prompts, manifest=out / "samples" / "manifest.jsonl",
-                  fields={"tag": tag, "step": steps, "seed": ev.seed})
+    manifest = out / "samples" / "manifest.jsonl"
+    rows = write_samples(report.videos, report.prompts, out / "samples" / tag, heldout=datamodule.holdout_prompts,
+                         manifest=manifest, fields={"tag": tag, "step": steps, "seed": ev.seed})
+    columns = clip_columns(report.prompts, datamodule.holdout_prompts, report.verdicts, report.predicted_verdicts)
+    log_clips_table(loggers, f"{tag}/clips", columns, [manifest.parent / r["path"] for r in rows], log_step)
     return report.metrics()
 
 
