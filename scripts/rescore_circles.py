@@ -1,12 +1,16 @@
 """Score saved circles runs again with the current motion scorer, in place.
 
     .venv/bin/python scripts/rescore_circles.py outputs/splitter_table [more runs or sweep folders ...]
+    .venv/bin/python scripts/rescore_circles.py outputs/splitter_ablations --backbone data/backbones/circles_unclip
 
 For every training run found (a folder with .hydra/config.yaml and checkpoints/last.ckpt, at any depth) whose
 metrics.json was not written by the current scorer: rebuild the model from its checkpoint (as evaluate.py does),
 sample again the clips its own evaluation sampled (evaluation.seed, clips_per_prompt and num_frames, and each of
 evaluation.variants), score them, and rewrite metrics.json with the new motion_acc values. The values they
 replace are kept under "superseded": {<scorer that wrote them>: {key: value}}; the samples on disk stay.
+With --backbone a Splitter run is decoded by the backbone in that folder instead of the one it trained on (a
+backbone whose decoder alone changed: the embeddings the Splitter learned are the same), and rescored even when
+its scorer is current; the replaced values are kept under "<scorer> decoded by <identity of the old backbone>".
 `evaluate.py compare=<folder>` then tables the runs on the current scorer.
 """
 
@@ -32,21 +36,25 @@ OLD_SCORER = "circles-v1"  # what wrote metrics.json before the scorer recorded 
 MOTION_KEYS = ("motion_acc/", "motion_acc_predicted/")
 
 
-def rescore(run: Path) -> dict | None:
+def rescore(run: Path, backbone: str | None = None) -> dict | None:
     """The run's metrics.json rewritten with the current scorer's values; None when there is nothing to do."""
     metrics_file = run / "metrics.json"
     if not (run / "checkpoints" / "last.ckpt").is_file() or not metrics_file.is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
-    if metrics.get("motion_acc/scorer") == SCORER:
-        return None
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    if backbone is not None and cfg.get("backbone") is None:
+        return None
+    if metrics.get("motion_acc/scorer") == SCORER and backbone is None:
+        return None
     ev = cfg.evaluation
-    _, _, _, datamodule, model = load_run(str(run), None)
+    _, _, _, datamodule, model = load_run(str(run), None, [f"backbone.path={backbone}"] if backbone else None)
     settings = circles_settings(datamodule)
     if settings is None:
         return None
     old = metrics.get("motion_acc/scorer", OLD_SCORER)
+    if backbone is not None:
+        old = f"{old} decoded by {metrics.get('backbone/identity', 'the backbone it trained on')}"
     variants = ev.get("variants")
     variants = OmegaConf.to_container(variants, resolve=True) if variants is not None else {}
     fresh: dict = {}
@@ -58,6 +66,8 @@ def rescore(run: Path) -> dict | None:
     prefixes = [*MOTION_KEYS] + [f"{n}/{p}" for n in variants for p in MOTION_KEYS]
     replaced = {k: v for k, v in metrics.items() if k.startswith(tuple(prefixes))}
     metrics = {k: v for k, v in metrics.items() if k not in replaced} | fresh | {"motion_acc/scorer": SCORER}
+    if backbone is not None:
+        metrics["backbone/identity"] = model.backbone.identity
     metrics.setdefault("superseded", {})[old] = replaced
     write_json(metrics_file, metrics)
     return metrics
@@ -66,6 +76,7 @@ def rescore(run: Path) -> dict | None:
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="+", help="run folders, sweep folders or globs")
+    parser.add_argument("--backbone", default=None, help="decode Splitter runs with the backbone in this folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     register_resolvers()
@@ -73,7 +84,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     for target in args.targets:
         for run in find_runs(target):
             start = time.perf_counter()
-            if rescore(run) is not None:
+            if rescore(run, args.backbone) is not None:
                 done.append(run)
                 log.info("rescored %s (%.0f s)", run, time.perf_counter() - start)
     log.info("%d runs rescored with %s", len(done), SCORER)

@@ -43,20 +43,36 @@ def test_clip_pixels_matches_the_clip_image_processor():
     assert (got - expected).abs().mean() * 0.27 < 5e-3
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One fast run of experiment=circles_unclip: both stages, export, load back, measure."""
+def fast_run(tmp: Path, *overrides: str):
     from conftest import compose_cfg
 
-    tmp = tmp_path_factory.mktemp("circles_unclip")
     export = tmp / "exported"
     cfg = compose_cfg("train", ["experiment=circles_unclip", "debug=fast", "logger=none", "print_config=false",
-                                "model.ae_steps=2", "model.quality_clips=4", "model.stats_clips=8",
-                                f"model.export_dir={export}"], tmp / "run")
+                                "model.ae_steps=2", "model.prior_steps=1", "model.quality_clips=4",
+                                "model.stats_clips=8", f"model.export_dir={export}", *overrides], tmp / "run")
     return cfg, train(cfg), export
 
 
-def test_fast_run_trains_both_stages_and_exports_a_loadable_backbone(trained):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One fast run of experiment=circles_unclip: the three stages, export, load back, measure."""
+    return fast_run(tmp_path_factory.mktemp("circles_unclip"))
+
+
+def test_the_decoder_stage_moves_the_decoder_alone(trained, tmp_path):
+    """The same run stopped before stage 3: every exported weight but the decoder's is the same, so embeddings
+    (and the caches built on them) do not change when the decoder is sharpened."""
+    from safetensors.torch import load_file
+
+    _, _, export = trained
+    _, _, before = fast_run(tmp_path, "trainer.max_steps=3")
+    for part in ("prior/prior", "prior/image_encoder", "prior/text_encoder", "decoder"):
+        a, b = (load_file(next((root / part).glob("*.safetensors"))) for root in (before, export))
+        same = all(torch.equal(a[k], b[k]) for k in a)
+        assert same == (part != "decoder"), part
+
+
+def test_fast_run_trains_the_three_stages_and_exports_a_loadable_backbone(trained):
     cfg, metrics, export = trained
     assert metrics["train/global_step"] == cfg.trainer.max_steps == 4
     for key in ("unclip/center_err_px", "unclip/radius_err_px", "unclip/order_frac", "unclip/prior_circle_frac"):

@@ -2,6 +2,7 @@
 loss on circles_unclip and on tiny random Kandinsky 2.2 components."""
 
 import json
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -15,6 +16,8 @@ from t2vlab.tasks.preflight import BadInput
 
 VARIANTS = ["splitter", "splitter_next", "splitter_dual", "splitter_dual_csa"]
 LOSSES = ["splitter_base", "splitter_transform"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("net", [Splitter(16, 6), SplitterNext(16, 6, heads=4), SplitterDual(16, 6, heads=4),
@@ -266,6 +269,34 @@ def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stac
         apply_generation(model, {"mode": "sideways"})
     with pytest.raises(ValueError, match="not a setting"):
         apply_generation(model, {"colour": "red"})
+
+    # the same run decoded by a backbone whose decoder alone changed, rescored in place
+    import importlib.util
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    sharp = tmp_path / "sharp"
+    shutil.copytree(circles_unclip_stack, sharp)
+    weights = next((sharp / "decoder").glob("*.safetensors"))
+    state = load_file(weights)
+    save_file({k: v + 0.01 if k.startswith("out.") else v for k, v in state.items()}, weights)
+    spec = importlib.util.spec_from_file_location("rescore_circles", ROOT / "scripts" / "rescore_circles.py")
+    rescore = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rescore)
+    assert rescore.main([str(tmp_path / "run"), "--backbone", str(sharp)]) == [tmp_path / "run"]
+    again = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert again["backbone/identity"] == rescore_identity(sharp) != model.backbone.identity
+    (old_values,) = again["superseded"].values()
+    assert next(iter(again["superseded"])).startswith("circles-v2 decoded by")
+    assert old_values["motion_acc/seen_moves"] == metrics["motion_acc/seen_moves"]
+    assert "regression/motion_acc/seen_moves" in again and "regression/motion_acc/seen_moves" in old_values
+
+
+def rescore_identity(folder):
+    from t2vlab.backbones.circles_unclip import CirclesUnclipBackbone
+
+    return CirclesUnclipBackbone(path=str(folder)).identity
 
 
 def test_a_bad_generation_variant_stops_training_before_the_first_step(circles_unclip_stack, tmp_path):

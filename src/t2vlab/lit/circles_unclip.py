@@ -1,11 +1,14 @@
-"""The thin LightningModule that trains the circles_unclip backbone, in two stages within one run.
+"""The thin LightningModule that trains the circles_unclip backbone, in three stages within one run.
 
 Stage 1 (the first `ae_steps` batches): frame encoder + decoder as an autoencoder on single frames, with
-a little noise on the embedding so that nearby embeddings decode to nearby frames. Stage 2: encoder and
-decoder frozen; the text encoder and the prior learn to denoise the standardised embedding of a clip's
-first frame from its prompt (the Splitter starts from the prior's embedding and walks to later frames).
-Prompts are dropped to "" now and then so classifier-free guidance works. After fit the stack is saved
-where `backbone=circles_unclip` looks, loaded back through that backbone and measured.
+a little noise on the embedding so that nearby embeddings decode to nearby frames. Stage 2 (the next
+`prior_steps`): encoder and decoder frozen; the text encoder and the prior learn to denoise the standardised
+embedding of a clip's first frame from its prompt (the Splitter starts from the prior's embedding and walks to
+later frames). Prompts are dropped to "" now and then so classifier-free guidance works. Stage 3 (the batches
+after that, `decoder_steps` in the experiment): the decoder alone, on the frozen encoder's clean embeddings. The
+noise of stage 1 leaves the decoder drawing blurred, oval discs; stage 3 sharpens them without moving any
+embedding, so the encoder, the prior and every embedding cache built on them stay what they were. After fit the
+stack is saved where `backbone=circles_unclip` looks, loaded back through that backbone and measured.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ class CirclesUnclipModule(pl.LightningModule):
     family = "circles_unclip"
 
     def __init__(self, loss, vocab: list[str], sizes: dict | None = None, ae_steps: int = 1000,
-                 lr: float = 2e-3, prior_lr: float = 1e-3, frames_per_clip: int = 2, embed_noise: float = 0.05,
+                 prior_steps: int = 600, lr: float = 2e-3, prior_lr: float = 1e-3, decoder_lr: float = 3e-4,
+                 frames_per_clip: int = 2, embed_noise: float = 0.05,
                  text_drop: float = 0.1, stats_clips: int = 2048, export_dir: str | None = None,
                  quality_clips: int = 200, quality_seed: int = 1000003) -> None:
         super().__init__()
-        checks = [("ae_steps", ae_steps >= 1, ">= 1"), ("lr", lr > 0, "> 0"), ("prior_lr", prior_lr > 0, "> 0"),
+        checks = [("ae_steps", ae_steps >= 1, ">= 1"), ("prior_steps", prior_steps >= 1, ">= 1"), ("lr", lr > 0, "> 0"),
+                  ("prior_lr", prior_lr > 0, "> 0"), ("decoder_lr", decoder_lr > 0, "> 0"),
                   ("frames_per_clip", frames_per_clip >= 1, ">= 1"), ("embed_noise", embed_noise >= 0, ">= 0"),
                   ("text_drop", 0 <= text_drop < 1, "[0, 1)"), ("stats_clips", stats_clips >= 2, ">= 2"),
                   ("quality_clips", quality_clips >= 1, ">= 1")]
@@ -61,6 +66,7 @@ class CirclesUnclipModule(pl.LightningModule):
         prior = [*self.text_encoder.parameters(), *(p for p in self.prior.parameters() if p.requires_grad)]
         opt_ae = torch.optim.AdamW(ae, lr=self.hparams.lr, weight_decay=0.0)
         opt_prior = torch.optim.AdamW(prior, lr=self.hparams.prior_lr, weight_decay=0.0)
+        opt_decoder = torch.optim.AdamW(self.decoder.parameters(), lr=self.hparams.decoder_lr, weight_decay=0.0)
         # the autoencoder's rate: a short warm-up, then a cosine down to 2% by the end of its stage; the
         # decoder places the circle to a pixel only once the steps get small
         warmup, total = max(1, self.hparams.ae_steps // 20), self.hparams.ae_steps
@@ -71,7 +77,7 @@ class CirclesUnclipModule(pl.LightningModule):
             done = min(1.0, (step - warmup) / max(1, total - warmup))
             return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * done))
 
-        return [opt_ae, opt_prior], [torch.optim.lr_scheduler.LambdaLR(opt_ae, ae_rate)]
+        return [opt_ae, opt_prior, opt_decoder], [torch.optim.lr_scheduler.LambdaLR(opt_ae, ae_rate)]
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (N,3,H,W) in [0,1] -> (N,D), through the same pixel recipe the backbone uses."""
@@ -92,18 +98,24 @@ class CirclesUnclipModule(pl.LightningModule):
         self.background = torch.tensor(settings.background, dtype=torch.float32, device=self.device) / 255
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
-        opt_ae, opt_prior = self.optimizers()
+        opt_ae, opt_prior, opt_decoder = self.optimizers()
         video = batch["video"]  # (B,T,3,H,W)
         if self.global_step < self.hparams.ae_steps:
             self._autoencoder_step(video, opt_ae)
-        else:
+        elif self.global_step < self.hparams.ae_steps + self.hparams.prior_steps:
             self._prior_step(video, batch["text"], opt_prior)
+        else:
+            self._decoder_step(video, opt_decoder)
 
-    def _autoencoder_step(self, video: torch.Tensor, opt) -> None:
+    def _frames(self, video: torch.Tensor) -> torch.Tensor:
+        """`frames_per_clip` distinct frames of each clip, flattened: (B*k, 3, H, W)."""
         B, T = video.shape[:2]
         k = min(self.hparams.frames_per_clip, T)
-        pick = torch.rand(B, T, device=video.device).argsort(dim=1)[:, :k]  # k distinct frames per clip
-        frames = video[torch.arange(B, device=video.device)[:, None], pick].flatten(0, 1)
+        pick = torch.rand(B, T, device=video.device).argsort(dim=1)[:, :k]
+        return video[torch.arange(B, device=video.device)[:, None], pick].flatten(0, 1)
+
+    def _autoencoder_step(self, video: torch.Tensor, opt) -> None:
+        frames = self._frames(video)
         e = self.encode(frames).float()
         # relative to each feature's spread over the batch: the spread, not the norm, is what tells frames apart
         noise = self.hparams.embed_noise * e.detach().std(0, keepdim=True)
@@ -160,6 +172,23 @@ class CirclesUnclipModule(pl.LightningModule):
         self.manual_backward(loss)
         opt.step()
         self.log("train/prior_loss", loss, prog_bar=True)
+
+    def _decoder_step(self, video: torch.Tensor, opt) -> None:
+        """Stage 3: the decoder on clean embeddings; its input normalisation keeps the statistics of stage 1's end."""
+        self.image_encoder.eval().requires_grad_(False)
+        self.decoder.train().requires_grad_(True)
+        self.decoder.norm.eval()
+        if not bool(self.stats_ready):  # a run whose prior stage was skipped
+            self._freeze_autoencoder()
+        frames = self._frames(video)
+        with torch.no_grad():
+            e = self.encode(frames).float()
+        loss = self.loss.reconstruction(self.decoder(e), frames)
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+        self.decoder.eval()
+        self.log("train/decoder_loss", loss, prog_bar=True)
 
     def after_fit(self, datamodule, out_dir: Path) -> dict:
         """Save the stack for backbone=circles_unclip, load it back through the backbone, measure it."""

@@ -54,15 +54,19 @@ def locate_run(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
     return run, ckpt
 
 
-def load_run(run_dir: str | None, ckpt_path: str | None):
+def load_run(run_dir: str | None, ckpt_path: str | None, overrides: list[str] | None = None):
     """Rebuild a run's data module and model from its saved config and load the checkpoint's weights. The
-    checkpoint is read before the run's config is looked for, so a damaged file is named as such."""
+    checkpoint is read before the run's config is looked for, so a damaged file is named as such. `overrides`
+    (dotlist, e.g. ["backbone.path=..."]) change the saved config before anything is built."""
     run, ckpt = locate_run(run_dir, ckpt_path)
     state = load_checkpoint(ckpt, f"ckpt_path={ckpt_path}" if ckpt_path else f"run_dir={run_dir}")
     if not (run / ".hydra" / "config.yaml").is_file():
         given = f"run_dir={run}" if run_dir else f"ckpt_path={ckpt_path} (its run folder {run})"
         raise ValueError(f"{given} is invalid; allowed: a folder written by train.py (it holds .hydra/config.yaml)")
-    run_cfg = pin_to_checkpoint(OmegaConf.load(run / ".hydra" / "config.yaml"), state)
+    run_cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    if overrides:
+        run_cfg = OmegaConf.merge(run_cfg, OmegaConf.from_dotlist(overrides))
+    run_cfg = pin_to_checkpoint(run_cfg, state)
     datamodule, backbone = build_data_and_backbone(run_cfg)
     model = build_model(run_cfg, datamodule.vocab, backbone, datamodule)
     model.load_state_dict(state["state_dict"])
