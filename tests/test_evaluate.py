@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import compose_cfg
-from wandb_offline import read_offline_run
 
 from t2vlab.data.video_io import write_video
+from t2vlab.loggers.wandb_offline import read_offline_run
 from t2vlab.tasks.evaluate import evaluate
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.tasks.train import train

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 from conftest import compose_cfg
-from wandb_offline import read_offline_run
 
 from t2vlab.loggers.clips_table import clip_columns, merge_seeds
+from t2vlab.loggers.wandb_offline import read_offline_run
 from t2vlab.metrics.circle_verdicts import REASONS
 from t2vlab.tasks.train import train
 
