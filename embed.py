@@ -5,11 +5,14 @@ pooled embedding, the prior's embedding) once, as checksummed shards under data/
 A second run with the same settings is a cache hit; an interrupted run resumes; see README.
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from t2vlab.config import register_resolvers
 from t2vlab.tasks.embed import embed
+from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.run import run_task
 
 register_resolvers()
@@ -21,4 +24,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_options(Path(__file__).resolve().parent / "conf")
     main()

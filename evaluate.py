@@ -4,11 +4,14 @@ Generates K clips per prompt (training prompts and held-out ones), scores circle
 prompt, prints a table and writes metrics.json + the clips under outputs/evaluate/<time>/.
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from t2vlab.config import register_resolvers
 from t2vlab.tasks.evaluate import evaluate
+from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.run import run_task
 
 register_resolvers()
@@ -20,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_options(Path(__file__).resolve().parent / "conf")
     main()

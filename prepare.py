@@ -3,10 +3,13 @@
 data/cache/videos/<dataset>-<key>/; damaged files are skipped and listed in report.json there. See README.
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from t2vlab.config import register_resolvers
+from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.prepare import prepare
 from t2vlab.tasks.run import run_task
 
@@ -19,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_options(Path(__file__).resolve().parent / "conf")
     main()

@@ -4,10 +4,13 @@ Compose the config (conf/train.yaml), then compose -> instantiate -> fit -> samp
 configured `optimized_metric` for multirun and Optuna sweeps. See README for the groups.
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from t2vlab.config import register_resolvers
+from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.run import run_task
 from t2vlab.tasks.train import optimized_value, train
 
@@ -23,4 +26,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    refuse_unknown_options(Path(__file__).resolve().parent / "conf")
     main()

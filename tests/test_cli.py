@@ -14,10 +14,27 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_unknown_option_names_the_valid_ones(tmp_path):
     result = run("train.py", "model=transformer", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "Could not find 'model/transformer'" in result.stderr
-    assert "gan" in result.stderr and "video_gan" in result.stderr
-    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.ckpt"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: model=transformer is invalid; allowed: circles_unclip, gan,") and "video_gan" in last
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_unknown_options_are_found_in_every_group_and_search_path(tmp_path):
+    from t2vlab.tasks.group_options import unknown_option
+
+    conf = ROOT / "conf"
+    assert unknown_option(["model=video_gan", "loss=gan_r3", "experiment=splitter/dual_base", "seed=3",
+                           "dataset.batch_size=8", "backbone=null", "+debug=fast"], conf) is None
+    assert unknown_option(["-m", "loss=gan_bce,gan_hinge", "model=choice(gan,video_gan)"], conf) is None
+    assert unknown_option(["-m", "loss=gan_bce,gan_hnige"], conf).startswith("error: loss=gan_hnige is invalid")
+    assert unknown_option(["experiment=splitter/dual"], conf).startswith("error: experiment=splitter/dual is")
+    assert unknown_option(["+hardware=tpu"], conf).startswith("error: hardware=tpu is invalid; allowed: a10,")
+    extra = tmp_path / "conf" / "loss"
+    extra.mkdir(parents=True)
+    (extra / "foreign.yaml").write_text("{}\n")
+    assert unknown_option(["loss=foreign"], conf) is not None
+    assert unknown_option(["loss=foreign", f"hydra.searchpath=[file://{tmp_path / 'conf'}]"], conf) is None
 
 
 def test_bad_number_is_reported_with_key_and_range(tmp_path):
