@@ -1,6 +1,6 @@
 """Try bad inputs through the real entry points and tally how each is met.
 
-    .venv/bin/python scripts/bad_inputs.py [--only SUBSTRING] [--out bad_inputs.md]
+    .venv/bin/python scripts/bad_inputs.py [--only SUBSTRING ...] [--out bad_inputs.md]
 
 Each case runs one command in a fresh workspace (T2VLAB_ROOT points at a temporary folder, so nothing lands in
 the checkout) and is judged by what a user sees:
@@ -247,10 +247,11 @@ def run_case(case: Case, ws: Path, run: Path, env: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=None, help="run the cases whose name holds this text")
+    parser.add_argument("--only", action="append", default=None,
+                        help="run the cases whose name holds this text (repeat for several)")
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
-    chosen = [c for c in cases() if args.only is None or args.only in c.name]
+    chosen = [c for c in cases() if args.only is None or any(text in c.name for text in args.only)]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="bad_inputs_") as tmp:
