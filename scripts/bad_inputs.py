@@ -183,9 +183,9 @@ def write_fixtures(ws: Path, run: Path) -> None:
         folder.mkdir()
         lines = []
         for i in range(3 if name == "mixed" else 0):
-            write_video(torch.rand(10, 3, 32, 32), folder / f"good{i}.gif")
+            write_video(torch.rand(10, 3, 64, 64), folder / f"good{i}.gif")
             lines.append({"prompt": "circle moving left", "path": f"good{i}.gif"})
-        write_video(torch.rand(10, 3, 32, 32), folder / "truncated.gif")
+        write_video(torch.rand(10, 3, 64, 64), folder / "truncated.gif")
         data = (folder / "truncated.gif").read_bytes()
         (folder / "truncated.gif").write_bytes(data[: len(data) // 3])
         (folder / "random.gif").write_bytes(rng.bytes(2048))

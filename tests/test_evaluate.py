@@ -216,3 +216,14 @@ def test_splitter_table_script_means_seeds_and_names_the_scorer(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:4] == ["`dual_base`", "2", "circles-v2", "0.60 ± 0.14"]
     assert cells[-2:] == ["100", "0.90 ± 0.00"] and cells[4] == "-"
+
+
+def test_a_folder_of_clips_too_small_for_the_data_sets_discs_names_the_protocol_key(tmp_path):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    write_video(torch.rand(10, 3, 32, 32), folder / "a.gif")
+    (folder / "manifest.jsonl").write_text(json.dumps({"prompt": "circle moving left", "path": "a.gif"}) + "\n")
+    cfg = compose_cfg("evaluate", [f"videos={folder}"], tmp_path / "eval")
+    with pytest.raises(ValueError, match=r"videos= holds 32x32 clips of 10 frames.*protocol\.dataset\.radius=.*"
+                                         r"\+protocol\.dataset\.<key>"):
+        evaluate(cfg)

@@ -41,7 +41,14 @@ class CirclesProtocol(Protocol):
 
     def setup_from_videos(self, rows: list[dict], videos: list[torch.Tensor]) -> None:
         inferred = {"num_frames": min(len(v) for v in videos), "image_size": videos[0].shape[-1]}
-        settings = CirclesSettings(**{**inferred, **self.dataset_overrides})
+        try:
+            settings = CirclesSettings(**{**inferred, **self.dataset_overrides})
+        except ValueError as e:  # the settings the clips imply: name where they came from, not a key never set
+            size, frames = inferred["image_size"], inferred["num_frames"]
+            reason = str(e).replace("dataset.settings.", "protocol.dataset.")
+            raise ValueError(f"videos= holds {size}x{size} clips of {frames} frames, scored against the circles data "
+                             f"set's settings with that size: {reason}; give the settings the clips were drawn with "
+                             "as +protocol.dataset.<key>=...") from None
         prompts = list(dict.fromkeys(r["prompt"] for r in rows))
         heldout = {r["prompt"] for r in rows if r.get("heldout")}
         self._setup(settings, [p for p in prompts if p not in heldout], [p for p in prompts if p in heldout])
