@@ -22,6 +22,7 @@ import json
 import platform
 import random
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from hydra.utils import instantiate
 
 from t2vlab.config import register_resolvers
 from t2vlab.data.embeddings import collate_embeddings
+from t2vlab.flops import Utilisation, count_flops, measure_peaks
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.models.splitter.reference_step import clip_step, sample_labels, way_pairs
 
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     dims = {"D": args.dim, "L": args.text_len}
     random.seed(0)
+    peaks = measure_peaks()
 
     counts = {}
     for name in ("splitter", "splitter_next", "splitter_dual", "splitter_dual_csa"):
@@ -131,6 +134,9 @@ def main(argv: list[str] | None = None) -> dict:
             rng = random.Random(0)
             run_ours(ours, warm, args.batch, bf16)  # warm-up: allocator, kernels
             run_per_clip(reference, warm[:2], bf16, rng)
+            warm_preds = sum(predictions(ours, len(c["frames"])) for c in warm)  # FLOPs per prediction, counted once
+            flops_ours = count_flops(partial(run_ours, ours, warm, args.batch, bf16)) / warm_preds
+            flops_ref = count_flops(partial(run_per_clip, reference, warm, bf16, random.Random(1))) / warm_preds
             ours_s, ref_s, ratios = 0.0, 0.0, []
             for i in range(0, len(timed), per_round):
                 chunk = timed[i : i + per_round]
@@ -143,12 +149,16 @@ def main(argv: list[str] | None = None) -> dict:
                    "ours_clips_per_s": len(timed) / ours_s, "per_clip_loop_clips_per_s": len(timed) / ref_s,
                    "ours_predictions_per_s": preds / ours_s, "per_clip_loop_predictions_per_s": preds / ref_s,
                    "speedup": ref_s / ours_s, "speedup_per_round": ratios}
+            use_ours = Utilisation(round(flops_ours), preds / ours_s, *peaks, unit="prediction")
+            use_ref = Utilisation(round(flops_ref), preds / ref_s, *peaks, unit="prediction")
+            row |= {"ours_utilisation": use_ours.as_dict(), "per_clip_loop_utilisation": use_ref.as_dict()}
             results["settings"].append(row)
             print(f"{label}: {row['predictions_per_clip']:.0f} predictions per clip | ours "
                   f"{row['ours_clips_per_s']:6.2f} clips/s ({row['ours_predictions_per_s']:7.0f} predictions/s, "
                   f"{args.batch} clips per step) | per-clip loop {row['per_clip_loop_clips_per_s']:6.2f} clips/s "
                   f"({row['per_clip_loop_predictions_per_s']:6.0f} predictions/s) | {row['speedup']:5.1f}x "
                   f"(per round: {', '.join(f'{r:.1f}x' for r in ratios)})", flush=True)
+            print(f"    ours: {use_ours.line()}\n    per-clip loop: {use_ref.line()}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -345,6 +345,9 @@ def test_the_throughput_benchmark_times_both_loops_on_the_same_rules(tmp_path):
     for row in results["settings"]:
         assert row["ours_clips_per_s"] > 0 and row["per_clip_loop_clips_per_s"] > 0
         assert len(row["speedup_per_round"]) == 2
+        for loop in ("ours_utilisation", "per_clip_loop_utilisation"):  # FLOPs counted, MFU against measured peaks
+            use = row[loop]
+            assert use["flops_per_step"] > 0 and 0 < use["mfu_bf16"] and 0 < use["mfu_fp32"]
     # a clip of 16-40 frames at max_batch 4: 3 base + 3 rotation + 3 regression predictions each way
     assert next(r for r in results["settings"] if r["max_batch"] == 4)["predictions_per_clip"] == 18
     assert bench.predictions(bench.build("splitter", 15, D=16, L=6), 10) == 2 * (9 + 9 + 36)

@@ -49,6 +49,7 @@ class Utilisation:
     steps_per_second: float
     peak_bf16: float
     peak_fp32: float
+    unit: str = "step"
 
     @property
     def achieved(self) -> float:
@@ -63,7 +64,7 @@ class Utilisation:
 
     def line(self) -> str:
         d = self.as_dict()
-        return (f"{d['achieved_gflops']:.1f} GFLOP/s achieved ({self.flops_per_step / 1e9:.2f} GFLOP per step); "
+        return (f"{d['achieved_gflops']:.1f} GFLOP/s achieved ({self.flops_per_step / 1e9:.3f} GFLOP per {self.unit}); "
                 f"MFU {100 * d['mfu_bf16']:.1f}% of the bf16 matmul peak ({d['peak_bf16_gflops']:.0f} GFLOP/s), "
                 f"{100 * d['mfu_fp32']:.1f}% of the fp32 peak ({d['peak_fp32_gflops']:.0f} GFLOP/s)")
 
