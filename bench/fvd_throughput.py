@@ -14,10 +14,12 @@ import argparse
 import json
 import platform
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
+from t2vlab.flops import Utilisation, count_flops, measure_peaks
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.metrics.frechet import frechet_distance
 from t2vlab.metrics.fvd import FVD
@@ -43,6 +45,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     metric = FVD(cache_dir=str(ROOT / "data" / "cache"), batch_size=args.batch_size, progress=False)
     metric.load()
+    peaks = measure_peaks()
     g = torch.Generator().manual_seed(0)
     rows = []
     for size in (64, 256):
@@ -50,13 +53,16 @@ def main() -> None:
         other = (videos * 0.8).roll(1, dims=-1)
         feats32, secs32 = timed_features(metric, videos, bf16=False)
         row = {"input": f"16x{size}x{size}", "clips": args.clips, "fp32_clips_per_s": args.clips / secs32}
+        per_clip = count_flops(partial(metric.features, videos[:1]))  # the I3D forward of one clip
+        row["fp32_utilisation"] = Utilisation(per_clip, args.clips / secs32, *peaks, unit="clip").as_dict()
         if cpu_supports_bf16():
             feats16, secs16 = timed_features(metric, videos, bf16=True)
             other32, _ = timed_features(metric, other, bf16=False)
             other16, _ = timed_features(metric, other, bf16=True)
             row |= {"bf16_clips_per_s": args.clips / secs16,
                     "bf16_max_abs_feature_diff": float((feats16 - feats32).abs().max()),
-                    "fvd_fp32": frechet_distance(feats32, other32), "fvd_bf16": frechet_distance(feats16, other16)}
+                    "fvd_fp32": frechet_distance(feats32, other32), "fvd_bf16": frechet_distance(feats16, other16),
+                    "bf16_utilisation": Utilisation(per_clip, args.clips / secs16, *peaks, unit="clip").as_dict()}
         rows.append(row)
         print(json.dumps(row))
     result = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

@@ -15,11 +15,13 @@ import json
 import platform
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from t2vlab.config import register_resolvers
+from t2vlab.flops import Utilisation, count_flops, measure_peaks
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.tasks.evaluate import load_run
 
@@ -50,16 +52,21 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"run": args.run_dir, "frames": frames, "steps": model.hparams.steps, "tokens": model.net.num_tokens,
                "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads()}
+    peaks = measure_peaks()
+    with torch.no_grad():
+        flops = count_flops(partial(model.generate, prompt, frames, seed=0))  # one clip: every decoding step
     for bf16 in [False, True] if cpu_supports_bf16() else [False]:
         label = "bf16" if bf16 else "fp32"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), torch.no_grad():
             whole = timed(lambda: model.generate(prompt, frames, seed=0), args.repeats)
             tokens = model._decode("generation", prompt, len(prompt), 0)
             decoder = timed(lambda t=tokens: model.tokenizer.detokenize(t, frames), args.repeats)
+        use = Utilisation(flops, 1 / statistics.median(whole), *peaks, unit="clip")
         results[label] = {"median_s": statistics.median(whole), "best_s": min(whole),
-                          "tokenizer_decoder_median_s": statistics.median(decoder)}
+                          "tokenizer_decoder_median_s": statistics.median(decoder), "utilisation": use.as_dict()}
         print(f"{label}: one {frames}-frame clip in {statistics.median(whole):.3f} s (median of {args.repeats}; best "
               f"{min(whole):.3f} s), of which the tokenizer's decoder {statistics.median(decoder):.3f} s")
+        print(f"    {use.line()}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

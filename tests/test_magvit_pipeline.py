@@ -297,3 +297,4 @@ def test_the_generation_benchmark_times_a_run(tokenizer_run, tmp_path):
     assert json.loads((tmp_path / "bench.json").read_text()) == results
     assert results["frames"] == 9 and results["steps"] == 3 and results["tokens"] == 3 * 4 * 4
     assert results["fp32"]["median_s"] > 0 and results["fp32"]["tokenizer_decoder_median_s"] > 0  # no timing race
+    assert results["fp32"]["utilisation"]["flops_per_step"] > 0 and results["fp32"]["utilisation"]["mfu_fp32"] > 0
