@@ -213,6 +213,14 @@ def test_bad_condition_settings_are_refused_by_name(tokenizer_run, tmp_path, ove
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_magvit_meets_the_family_contract(tokenizer_run, tmp_path):
+    from test_family_contract import meets_the_contract
+
+    cfg = _magvit_cfg(tokenizer_run, tmp_path / "run")
+    datamodule, _ = build_data_and_backbone(cfg)
+    meets_the_contract(build_model(cfg, datamodule.vocab, None, datamodule), cfg.loss._target_)
+
+
 def test_evaluate_measures_a_tokenizer_run(tokenizer_run, tmp_path):
     cfg = compose_cfg("evaluate", [f"run_dir={tokenizer_run}"], tmp_path / "eval")
     report = evaluate(cfg)

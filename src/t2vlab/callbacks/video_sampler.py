@@ -57,7 +57,7 @@ class VideoSampler(pl.Callback):
     def write(self, trainer: pl.Trainer, module: pl.LightningModule, tag: str) -> None:
         if not trainer.is_global_zero or trainer.global_step == self._last_step or trainer.sanity_checking:
             return
-        if not callable(getattr(module, "generate", None)):  # e.g. a backbone being trained: nothing to sample
+        if not module.generates_video:  # e.g. a backbone being trained: nothing to sample
             return
         self._last_step = trainer.global_step
         prompts, train, heldout = self._prompts(trainer)

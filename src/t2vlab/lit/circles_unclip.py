@@ -17,17 +17,18 @@ import logging
 import math
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 
 from t2vlab.backbones.preprocess import clip_pixels, processor_settings
+from t2vlab.lit.family import FamilyModule
 from t2vlab.models.circles_unclip.stack import StackSizes, build_components
 
 log = logging.getLogger(__name__)
 
 
-class CirclesUnclipModule(pl.LightningModule):
+class CirclesUnclipModule(FamilyModule):
     family = "circles_unclip"
+    generates_video = False  # it exports the backbone and measures it after training
 
     def __init__(self, loss, vocab: list[str], sizes: dict | None = None, ae_steps: int = 1000,
                  prior_steps: int = 600, lr: float = 2e-3, prior_lr: float = 1e-3, decoder_lr: float = 3e-4,
@@ -40,12 +41,8 @@ class CirclesUnclipModule(pl.LightningModule):
                   ("frames_per_clip", frames_per_clip >= 1, ">= 1"), ("embed_noise", embed_noise >= 0, ">= 0"),
                   ("text_drop", 0 <= text_drop < 1, "[0, 1)"), ("stats_clips", stats_clips >= 2, ">= 2"),
                   ("quality_clips", quality_clips >= 1, ">= 1")]
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
-        if getattr(loss, "family", None) != self.family:
-            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and "
-                             "does not fit model=circles_unclip")
+        self.check_arguments(checks, locals())
+        self.check_loss(loss, "loss=unclip")
         self.save_hyperparameters(ignore=["loss"])
         self.automatic_optimization = False
         self.sizes = StackSizes(**(sizes or {}))

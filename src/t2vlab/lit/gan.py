@@ -16,17 +16,17 @@ from __future__ import annotations
 import copy
 from typing import Annotated
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from annotated_types import Interval
 from torch import nn
 
+from t2vlab.lit.family import FamilyModule
 from t2vlab.models.gan.losses import GANR3Loss
 from t2vlab.text.tokenizer import WordTokenizer
 
 
-class GANModule(pl.LightningModule):
+class GANModule(FamilyModule):
     family = "gan"
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
@@ -39,12 +39,8 @@ class GANModule(pl.LightningModule):
         if word_weight > 0 and not getattr(discriminator, "predicts_words", False):
             raise ValueError(f"model.word_weight={word_weight} needs a discriminator that predicts words; "
                              f"{type(discriminator).__name__} does not (allowed: 0)")
-        for key, value in (("lr_g", lr_g), ("lr_d", lr_d)):
-            if not value > 0:
-                raise ValueError(f"model.{key}={value} is invalid; allowed: > 0")
-        if getattr(loss, "family", None) != self.family:
-            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} "
-                             f"family and does not fit a GAN model")
+        self.check_arguments([("lr_g", lr_g > 0, "> 0"), ("lr_d", lr_d > 0, "> 0")], locals())
+        self.check_loss(loss, "loss=gan_hinge, loss=gan_bce, loss=gan_r3")
         self.save_hyperparameters(ignore=["generator", "discriminator", "loss"])
         self.automatic_optimization = False
         if channels_last:  # NHWC convolutions: about 3x faster on CPU (oneDNN), and faster on tensor cores

@@ -17,10 +17,9 @@ from __future__ import annotations
 import functools
 import logging
 
-import pytorch_lightning as pl
 import torch
 
-from t2vlab.lit.schedules import warmup_cosine
+from t2vlab.lit.family import FamilyModule
 from t2vlab.models.magvit.masking import TASKS, commit_inputs, condition_video, latent_region, pixel_region, random_mask
 from t2vlab.models.magvit.sampling import decode_tokens
 from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 CONDITIONS = ("text", "class")
 
 
-class MagvitModule(pl.LightningModule):
+class MagvitModule(FamilyModule):
     family = "magvit"
     # tokenizer_ckpt is recorded as the file used (the config may name a folder of runs, whose newest can change):
     # a resumed or evaluated run rebuilds on that file (tasks.common.pin_to_checkpoint)
@@ -54,18 +53,13 @@ class MagvitModule(pl.LightningModule):
                   ("task_weights", all(w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
                    "non-negative weights, at least one > 0"),
                   ("cond_frames", 1 <= cond_frames < num_frames, f"1 .. num_frames - 1 = {num_frames - 1}")]
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"model.{key}={locals()[key] if key != 'task_weights' else weights} is invalid; "
-                                 f"allowed: {allowed}")
+        self.check_arguments(checks, {**locals(), "task_weights": weights})
         if condition not in CONDITIONS:
             raise ValueError(f"model.condition={condition!r} is invalid; allowed: {', '.join(CONDITIONS)}")
         if condition == "class" and (not classes or len(set(classes)) != len(classes)):
             raise ValueError(f"model.classes={classes} is invalid for model.condition=class; allowed: a list of "
                              "distinct class names (on circles it defaults to the data set's prompts)")
-        if getattr(loss, "family", None) != self.family:
-            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
-                             "not fit model=magvit; allowed: loss=magvit_commit")
+        self.check_loss(loss, "loss=magvit_commit")
         from t2vlab.data.magvit_tokens import find_tokenizer_checkpoint, load_tokenizer
 
         self.circles = None  # the data set's circles settings: generate_task renders real clips to condition on
@@ -142,11 +136,9 @@ class MagvitModule(pl.LightningModule):
 
     def configure_optimizers(self):
         h = self.hparams
-        opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
-        total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
-        rate = warmup_cosine(min(h.warmup_steps, total // 2), total, h.min_lr_ratio)
-        return {"optimizer": opt,
-                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
+        return self.per_step(*self.adamw_warmup_cosine(self.net.parameters(), h.lr, h.warmup_steps, h.min_lr_ratio,
+                                                       self.planned_steps(), betas=tuple(h.betas),
+                                                       weight_decay=h.weight_decay))
 
     # ---------------------------------------------------------------- pieces shared by training and sampling
     def _condition(self, prompts: list[str] | None, batch: int, drop: torch.Tensor | None = None) -> dict:

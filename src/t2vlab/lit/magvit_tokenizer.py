@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from t2vlab.lit.schedules import warmup_cosine
+from t2vlab.lit.family import FamilyModule
 from t2vlab.text.tokenizer import WordTokenizer
 
 
-class TokenizerModule(pl.LightningModule):
+class TokenizerModule(FamilyModule):
     family = "magvit_tokenizer"
+    generates_video = False  # it measures itself: reconstruction quality and code usage
 
     def __init__(self, tokenizer: nn.Module, loss, vocab: list[str], discriminator: nn.Module | None = None,
                  lr: float = 1e-3, lr_d: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
@@ -33,12 +33,8 @@ class TokenizerModule(pl.LightningModule):
                   ("warmup_steps", warmup_steps >= 0, ">= 0"), ("min_lr_ratio", 0 <= min_lr_ratio <= 1, "[0, 1]"),
                   ("eval_clips", eval_clips >= 1, ">= 1"),
                   ("train_frames", train_frames is None or train_frames >= 1, "null (whole clips) or >= 1 frames")]
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
-        if getattr(loss, "family", None) != self.family:
-            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and does "
-                             "not fit model=magvit_tokenizer; allowed: loss=magvit_tokenizer")
+        self.check_arguments(checks, locals())
+        self.check_loss(loss, "loss=magvit_tokenizer")
         if loss.adversarial_weight > 0 and discriminator is None:
             raise ValueError(f"loss.adversarial_weight={loss.adversarial_weight} needs model.discriminator (e.g. the "
                              "GAN family's t2vlab.models.gan.video.VideoDiscriminator); allowed: 0 without one")
@@ -53,13 +49,13 @@ class TokenizerModule(pl.LightningModule):
 
     def configure_optimizers(self):
         h = self.hparams
-        opt = torch.optim.AdamW(self.tokenizer.parameters(), lr=h.lr, betas=tuple(h.betas), weight_decay=h.weight_decay)
-        total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
+        total = self.planned_steps()
         if self.adversarial:  # max_steps counts both optimisers' steps after the adversarial start
             total = max(1, total // 2)
         # warm-up, then cosine down to min_lr_ratio: small steps at the end place the edges exactly
-        rate = warmup_cosine(min(h.warmup_steps, total // 2), total, h.min_lr_ratio)
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, rate)]
+        opt, schedule = self.adamw_warmup_cosine(self.tokenizer.parameters(), h.lr, h.warmup_steps, h.min_lr_ratio,
+                                                 total, betas=tuple(h.betas), weight_decay=h.weight_decay)
+        schedulers = [schedule]
         if self.discriminator is None:
             return [opt], schedulers
         opt_d = torch.optim.AdamW(self.discriminator.parameters(), lr=h.lr_d, betas=(0.0, 0.99))
@@ -117,9 +113,6 @@ class TokenizerModule(pl.LightningModule):
     def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.words(texts)
         return ids.to(self.device), mask.to(self.device)
-
-    def after_fit(self, datamodule, out_dir: Path) -> dict:
-        return self.measure(datamodule, out_dir)
 
     @torch.no_grad()
     def measure(self, datamodule, out_dir: Path | None = None) -> dict:

@@ -32,11 +32,10 @@ the prior itself (first_frame=prior).
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
-from t2vlab.lit.schedules import warmup_cosine
+from t2vlab.lit.family import FamilyModule
 from t2vlab.models.splitter.clip_pairs import PAIRS, compact, pair_mask, pair_table, sample_frames, way_order
 from t2vlab.models.splitter.rotation import soft_rotate
 from t2vlab.models.splitter.text_tokens import SPACES
@@ -55,7 +54,7 @@ def masked_clip_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
-class SplitterModule(pl.LightningModule):
+class SplitterModule(FamilyModule):
     family = "splitter"
     needs_backbone = True  # the train/evaluate tasks attach backbone=... and serve cached embeddings
 
@@ -78,15 +77,11 @@ class SplitterModule(pl.LightningModule):
                   ("accuracy", accuracy in ACCURACIES, ", ".join(ACCURACIES)),
                   ("reverse_start", reverse_start in REVERSE_STARTS, ", ".join(REVERSE_STARTS)),
                   ("base_step", base_step or rotation_step, "at least one of base_step, rotation_step")]
-        for key, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"model.{key}={locals()[key]} is invalid; allowed: {allowed}")
+        self.check_arguments(checks, locals())
         if regression_step and not base_step:
             raise ValueError("model.regression_step=true needs model.base_step=true: it starts from the base "
                              "step's predictions")
-        if getattr(loss, "family", None) != self.family:
-            raise ValueError(f"loss {type(loss).__name__} is for the {getattr(loss, 'family', '?')!r} family and "
-                             "does not fit the splitter models")
+        self.check_loss(loss, "loss=splitter_base, loss=splitter_transform")
         self.save_hyperparameters(ignore=["net", "loss"])
         self.check_generation("model")
         self.net, self.loss = net, loss
@@ -139,11 +134,9 @@ class SplitterModule(pl.LightningModule):
 
     # ---------------------------------------------------------------- training
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        total = max(1, self.trainer.max_steps if self.trainer.max_steps > 0 else 10_000)
-        rate = warmup_cosine(min(self.hparams.warmup_steps, total // 2), total, 0.05)
-        return {"optimizer": opt,
-                "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, rate), "interval": "step"}}
+        h = self.hparams
+        return self.per_step(*self.adamw_warmup_cosine(self.parameters(), h.lr, h.warmup_steps, 0.05,
+                                                       self.planned_steps(), weight_decay=h.weight_decay))
 
     @property
     def regression_weight(self) -> float:

@@ -20,6 +20,8 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 
 from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable
+from t2vlab.evaluation import circles_settings
+from t2vlab.lit.family import FamilyModule
 from t2vlab.loggers.labels import choice_tags
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.tokenizer import WordTokenizer
@@ -46,7 +48,7 @@ def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict) -> DictConfig:
     recorded, e.g. MAGVIT's tokenizer: the config may name a folder whose newest run has changed since (a newer
     tokenizer), while the checkpoint holds the file that was used. A recorded file that is gone keeps the
     config's value, with a warning."""
-    keys = getattr(get_class(cfg.model._target_), "pinned_hparams", ())
+    keys = model_class(cfg).pinned_hparams
     if not keys:
         return cfg
     recorded = checkpoint.get("hyper_parameters") or {}
@@ -63,11 +65,20 @@ def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict) -> DictConfig:
     return pinned
 
 
-def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=None) -> pl.LightningModule:
+def model_class(cfg: DictConfig) -> type[FamilyModule]:
+    """The class `model._target_` names; it must be a model family (t2vlab.lit.family.FamilyModule)."""
+    cls = get_class(cfg.model._target_)
+    if not (isinstance(cls, type) and issubclass(cls, FamilyModule)):
+        raise BadInput(f"model._target_={cfg.model._target_} is not a model family; allowed: a subclass of "
+                       "t2vlab.lit.family.FamilyModule (the LightningModules of conf/model/)")
+    return cls
+
+
+def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=None) -> FamilyModule:
     """The model group's LightningModule with its loss; sub-networks get the vocabulary size, a Splitter's
-    network gets D and L from the backbone, which is then attached; a model with a `check_data` checks the
-    data set against its settings; a model that renders real clips to condition on (MAGVIT's conditional
-    generate_task) gets the data set's circles settings."""
+    network gets D and L from the backbone, which is then attached; then the family contract's hooks
+    (t2vlab.lit.family.FamilyModule): the model checks the data set against its settings, and gets the data
+    set's circles settings (MAGVIT's conditional generate_task renders real clips to condition on)."""
     loss = instantiate(cfg.loss)
     vocab_size = len(WordTokenizer(vocab))  # includes the padding id
     parts = {name: {"vocab_size": vocab_size}
@@ -77,12 +88,11 @@ def build_model(cfg: DictConfig, vocab: list[str], backbone=None, datamodule=Non
         parts["net"] = {"dim": backbone.dim, "text_len": backbone.text_len}
     # plain Python containers in the hyperparameters, so checkpoints load with weights_only=True
     model = instantiate(cfg.model, loss=loss, vocab=list(vocab), _convert_="all", **parts)
-    if backbone is not None and hasattr(model, "attach_backbone"):
+    if backbone is not None:
         model.attach_backbone(backbone)
-    if datamodule is not None and hasattr(model, "check_data"):  # e.g. the prompts fit MAGVIT's condition
-        model.check_data(datamodule)
-    if datamodule is not None and hasattr(model, "attach_circles"):
-        model.attach_circles(getattr(datamodule, "settings", None))
+    if datamodule is not None:
+        model.check_data(datamodule)  # e.g. the prompts fit MAGVIT's condition
+        model.attach_circles(circles_settings(datamodule))
     return model
 
 
@@ -95,8 +105,7 @@ def build_data_and_backbone(cfg: DictConfig):
     """The dataset group's data module; for a family that walks a backbone's embedding space (the Splitter),
     the backbone too, and the data module wrapped so that it serves cached embeddings."""
     datamodule = instantiate(cfg.dataset)
-    needs = getattr(get_class(cfg.model._target_), "needs_backbone", False)
-    if not needs:
+    if not model_class(cfg).needs_backbone:
         return datamodule, None
     if not cfg.get("backbone"):
         raise BadInput(f"model={cfg.model._target_.rsplit('.', 1)[-1]} walks a backbone's embedding space; "
@@ -198,7 +207,7 @@ def apply_generation(model: pl.LightningModule, settings, name: str = "generatio
     before = {key: model.hparams[key] for key in settings}
     model.hparams.update(settings)
     try:
-        if settings and hasattr(model, "check_generation"):
+        if settings:
             model.check_generation(name)
     except ValueError:
         model.hparams.update(before)

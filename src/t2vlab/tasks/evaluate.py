@@ -105,7 +105,7 @@ def evaluate(cfg: DictConfig) -> dict:
             model = run = run_cfg = None
         else:
             run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
-            if not callable(getattr(model, "generate", None)):  # a tokenizer or backbone: it measures itself
+            if not model.generates_video:  # a tokenizer or backbone: it measures itself
                 return _measure(model, datamodule, run, ckpt, Path(cfg.paths.output_dir))
             apply_generation(model, cfg.get("generation"))
             protocol.setup_from_run(run_cfg, datamodule, list(cfg.prompts) if cfg.prompts else None)
@@ -173,10 +173,11 @@ def evaluate(cfg: DictConfig) -> dict:
 
 def _measure(model, datamodule, run: Path, ckpt: Path, out: Path) -> dict:
     """A trained model that is not a video generator (the MAGVIT tokenizer) -> its own measures."""
-    if not callable(getattr(model, "measure", None)):
+    try:
+        metrics = model.measure(datamodule, out)
+    except NotImplementedError:
         raise BadInput(f"run_dir={run} holds a {type(model).__name__}: it neither generates videos nor measures "
-                       "itself; allowed: a run of a video generator or of the MAGVIT tokenizer")
-    metrics = model.measure(datamodule, out)
+                       "itself; allowed: a run of a video generator or of the MAGVIT tokenizer") from None
     report = {"source": {"run_dir": str(run), "checkpoint": str(ckpt)}, "metrics": metrics, "versions": versions()}
     write_json(out / "metrics.json", report)
     print_scores(metrics, title=f"{type(model).__name__}: {ckpt}")

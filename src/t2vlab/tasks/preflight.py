@@ -16,7 +16,11 @@ class BadInput(ValueError):
 
 
 def family_of(target: str) -> str | None:
-    return getattr(get_class(target), "family", None)
+    """The family a model or loss class declares (its class attribute `family`); None for a class with none."""
+    try:
+        return get_class(target).family
+    except AttributeError:
+        return None
 
 
 def losses_for(family: str, conf_dir: Path = CONF_DIR) -> list[str]:

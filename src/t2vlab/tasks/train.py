@@ -93,7 +93,7 @@ def train(cfg: DictConfig) -> dict:
         log_step = logged_step(trainer) or saved_logged_step(out / "checkpoints" / "last.ckpt")
 
         model.eval()
-        if hasattr(model, "after_fit"):  # a family that is not a video generator measures itself
+        if not model.generates_video:  # e.g. a tokenizer or a backbone: it exports and measures itself
             scores = model.after_fit(datamodule, out)
             print_scores(scores, title=f"{type(model).__name__} after training ({out})")
         elif not scored:
@@ -131,7 +131,7 @@ def _generation_variants(cfg: DictConfig, model) -> dict[str, dict]:
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
         raise ValueError(f"evaluation.variants={variants} is invalid; allowed: a mapping of names to generation "
                          "settings, e.g. evaluation.variants.regression.mode=regression")
-    if variants and hasattr(model, "after_fit"):
+    if variants and not model.generates_video:
         raise ValueError(f"evaluation.variants is invalid for {type(model).__name__}: it is not a video generator; "
                          "allowed: {}")
     for name, settings in variants.items():
