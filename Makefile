@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# make train ARGS="model=gan loss=gan_r3"   (any Hydra overrides)
+# the default recipe, experiment=video_gan_circles; make train ARGS="loss=gan_r3"   (any Hydra overrides)
 train: $(STAMP)
-	$(PY) train.py $(ARGS)
+	$(PY) train.py experiment=video_gan_circles $(ARGS)
 
 # make evaluate ARGS="run_dir=outputs/video_gan_circles/<time>"
 evaluate: $(STAMP)

@@ -47,7 +47,7 @@ class IterationTimer(pl.Callback):
 
 
 def measure(model: str, setup: str, precision: str, iterations: int, warmup: int, peaks: tuple[float, float]) -> dict:
-    overrides = [f"model={model}", "loss=gan_bce", "dataset.settings.num_videos=2000"]
+    overrides = ["experiment=video_gan_circles", f"model={model}", "loss=gan_bce", "dataset.settings.num_videos=2000"]
     if setup == "blog":
         overrides += ["dataset.batch_size=16", "dataset.as_frames=true"]
     GlobalHydra.instance().clear()

@@ -45,11 +45,25 @@ def test_evaluate_config_composes_with_each_protocol(protocol, tmp_path):
     assert {"fvd", "fid", "image", "lpips", "clipsim"} <= used
 
 
-def test_default_is_the_video_gan_experiment(tmp_path):
-    cfg = compose_cfg("train", [], tmp_path)
+def test_the_default_recipe_is_the_video_gan_experiment(tmp_path):
+    cfg = compose_cfg("train", ["experiment=video_gan_circles"], tmp_path)
     assert cfg.experiment_name == "video_gan_circles"
     assert cfg.model.generator._target_.endswith("VideoGenerator")
     assert cfg.trainer.precision in ("bf16-mixed", "32-true")
+
+
+@pytest.mark.parametrize("overrides,name", [([], "video_gan-gan_hinge"),
+                                            (["model=splitter_dual", "backbone=circles_unclip", "loss=splitter_base"],
+                                             "splitter_dual-splitter_base")])
+def test_a_run_with_no_experiment_is_named_after_its_model_and_loss(overrides, name, tmp_path):
+    from t2vlab.tasks.common import name_the_run
+
+    cfg = compose_cfg("train", overrides, tmp_path)
+    assert "experiment_name" not in cfg and cfg.hydra.runtime.choices.experiment is None
+    assert OmegaConf.select(cfg, "hydra.run.dir").split("/")[-2] == name
+    assert OmegaConf.select(cfg, "hydra.sweep.dir").split("/")[-2] == "train"  # a sweep may vary the model
+    assert name_the_run(cfg).experiment_name == name
+    assert cfg.dataset.batch_size == 32 and cfg.trainer.max_steps == 700  # the base budget, not a recipe's
 
 
 def test_blog_experiment_is_the_per_frame_gan_with_bce(tmp_path):

@@ -38,7 +38,7 @@ def test_a_2x2x2_grid_makes_8_runs_in_one_wandb_group(grid):
     assert len({r.name.rsplit("-", 1)[-1] for r in runs}) == 8  # 8 separate W&B runs
     for job, run in zip(jobs, runs, strict=True):
         blob = next(run.glob("*.wandb")).read_bytes()
-        assert b"debug_fast/sweep" in blob  # the group: <experiment>/<sweep folder>
+        assert f"{grid.parent.name}/sweep".encode() in blob  # the group: the sweep folder, <its parent>/<its name>
         overrides = (job / ".hydra" / "overrides.yaml").read_text()
         for tag in ("model=", "loss=", "seed="):
             value = next(line[2:] for line in overrides.splitlines() if line.startswith(f"- {tag}"))

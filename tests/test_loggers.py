@@ -28,7 +28,8 @@ def _evaluation_rows(out: Path) -> list[dict]:
 def wandb_run(tmp_path_factory):
     """A debug=fast video GAN run logged to offline W&B: (its metrics, its folder, the W&B run read back)."""
     tmp = tmp_path_factory.mktemp("wandb_run")
-    cfg = compose_cfg("train", ["debug=fast", "logger=wandb", "print_config=false", "tags=[mytag]"], tmp / "run")
+    cfg = compose_cfg("train", ["experiment=video_gan_circles", "debug=fast", "logger=wandb", "print_config=false",
+                                "tags=[mytag]"], tmp / "run")
     metrics = train(cfg)
     out = Path(cfg.paths.output_dir)
     (folder,) = (out / "wandb").glob("offline-run-*")
@@ -102,7 +103,7 @@ def test_tensorboard_run_writes_scalars_at_the_batch_count_and_the_choices(train
 
 def test_mlflow_run_lands_in_the_shared_file_store(train_cfg, monkeypatch):
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # set by the run; unset again afterwards
-    cfg = train_cfg("logger=mlflow", "tags=[mytag]")
+    cfg = train_cfg("experiment=video_gan_circles", "logger=mlflow", "tags=[mytag]")
     metrics = train(cfg)
     from mlflow.tracking import MlflowClient
 

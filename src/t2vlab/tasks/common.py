@@ -15,7 +15,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from t2vlab.atomic import atomic_path
@@ -63,6 +63,17 @@ def pin_to_checkpoint(cfg: DictConfig, checkpoint: dict) -> DictConfig:
             continue
         pinned.model[key] = value
     return pinned
+
+
+def name_the_run(cfg: DictConfig) -> DictConfig:
+    """A run with no experiment= is named after its model and loss, `<model>-<loss>` (the options chosen), as
+    its run folder is (conf/train.yaml); the name goes into `experiment_name` for the loggers and ckpt_path=last."""
+    if cfg.get("experiment_name") or not HydraConfig.initialized():
+        return cfg
+    choices = HydraConfig.get().runtime.choices
+    with open_dict(cfg):
+        cfg.experiment_name = f"{choices.get('model')}-{choices.get('loss')}"
+    return cfg
 
 
 def model_class(cfg: DictConfig) -> type[FamilyModule]:
@@ -165,12 +176,14 @@ def instantiate_loggers(cfg: DictConfig | None, run_cfg: DictConfig, resume_id: 
 
 
 def sweep_grouping(run_cfg: DictConfig) -> dict:
-    """For a multirun job: W&B group = <experiment>/<sweep folder>, tags = the job's overrides."""
+    """For a multirun job: W&B group = the sweep folder as <its parent>/<its name> (one group for every job of a
+    sweep, e.g. video_gan_circles/multirun_<time>, whatever model each job runs), tags = the job's overrides."""
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return {}
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.")]
-    group = f"{run_cfg.get('experiment_name') or run_cfg.task_name}/{Path(hydra_cfg.sweep.dir).name}"
+    sweep = Path(hydra_cfg.sweep.dir)
+    group = f"{sweep.parent.name}/{sweep.name}"
     return {"group": group, "tags": overrides}
 
 

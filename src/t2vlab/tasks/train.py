@@ -33,6 +33,7 @@ from t2vlab.tasks.common import (
     instantiate,
     instantiate_callbacks,
     instantiate_loggers,
+    name_the_run,
     pin_to_checkpoint,
     write_json,
 )
@@ -57,6 +58,7 @@ class BatchCounter(pl.Callback):
 
 def train(cfg: DictConfig) -> dict:
     out = Path(cfg.paths.output_dir)
+    cfg = name_the_run(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     try:  # everything before the first step: a ValueError here is a bad config value
         check_train_config(cfg)
