@@ -7,7 +7,7 @@ clips of a seed no run trains on beside the real-vs-real FVD floor at the same N
 stages it was built on where they are recorded), generation seconds per clip, and parameter counts. Runs are
 grouped into entries by family and experiment (a recipe's training seeds): an entry's value is the mean over its
 runs of each run's mean over generation seeds, with the std over runs (over generation seeds for a single run).
-A family with no run is listed as missing. Writes benchmark.json, benchmark.md (the README's table) and
+A family with no run is listed as missing. Writes benchmark.json, benchmark.md (a Markdown table) and
 benchmark.html into the evaluate job's folder.
 """
 
