@@ -30,8 +30,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from t2vlab.backbones.embedding_data import collate_embeddings
 from t2vlab.config import register_resolvers
-from t2vlab.data.embeddings import collate_embeddings
 from t2vlab.flops import Utilisation, count_flops, measure_peaks
 from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.models.splitter.reference_step import clip_step, sample_labels, way_pairs

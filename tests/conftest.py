@@ -86,7 +86,7 @@ class _ScriptedDetector(torch.nn.Module):
 def alexnet_file(tmp_path_factory) -> Path:
     """A randomly initialised AlexNet saved like torchvision's state dict (features.* plus a classifier): the
     LPIPS backbone for the metric and the MAGVIT tokenizer's perceptual loss, offline."""
-    from t2vlab.metrics.lpips import AlexNetFeatures
+    from t2vlab.pretrained.alexnet_lpips import AlexNetFeatures
 
     torch.manual_seed(0)
     state = AlexNetFeatures().state_dict()

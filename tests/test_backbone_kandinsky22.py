@@ -6,7 +6,7 @@ from tiny_kandinsky import DIM, save_tiny_kandinsky
 
 from t2vlab.backbones.base import BackboneUnavailable
 from t2vlab.backbones.kandinsky22 import Kandinsky22Backbone
-from t2vlab.backbones.preprocess import center_square_crop
+from t2vlab.data.video_preprocess import center_square_crop
 
 PROMPTS = ["a red circle moving left", "a cat"]
 

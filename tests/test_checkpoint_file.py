@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from t2vlab.checkpoint_file import EXPECTED, load_checkpoint
-from t2vlab.data.magvit_tokens import load_tokenizer
+from t2vlab.models.magvit.tokens import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

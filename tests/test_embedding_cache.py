@@ -9,8 +9,8 @@ from torch.utils.data import Dataset
 
 from t2vlab.backbones.base import Backbone
 from t2vlab.backbones.embedding_cache import EmbeddingCache
+from t2vlab.backbones.embedding_data import EmbeddingDataModule, EmbeddingDataset, collate_embeddings
 from t2vlab.data.datamodule import CirclesDataModule
-from t2vlab.data.embeddings import EmbeddingDataModule, EmbeddingDataset, collate_embeddings
 from t2vlab.tasks.embed import embed
 from t2vlab.tasks.preflight import BadInput
 

@@ -3,6 +3,7 @@ tasks call the contract instead of probing a module for what it can do."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,3 +82,34 @@ def test_the_tasks_do_not_probe_a_module_for_its_abilities():
               for n, line in enumerate(path.read_text().splitlines(), 1)
               if re.search(r"(hasattr|getattr)\((model|module|cls|get_class)\b", line)]
     assert probes == []
+
+
+def _imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return found
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "t2vlab"
+# family code: the networks, losses and family data (models/<family>/), the Lightning wrappers (lit/) and the
+# Splitter's frozen backbones with their embedding cache (backbones/); the contract itself is shared
+FAMILY = ("t2vlab.models", "t2vlab.lit", "t2vlab.backbones")
+SHARED_CONTRACT = {"t2vlab.lit.family", "t2vlab.lit.schedules"}
+WIRING = ("tasks/",)  # the entry points' tasks put families and shared code together
+
+
+def test_shared_packages_import_no_family():
+    found = [f"{path.relative_to(SRC)} imports {module}" for path in sorted(SRC.rglob("*.py"))
+             if not path.relative_to(SRC).as_posix().startswith(("models/", "lit/", "backbones/", *WIRING))
+             for module in _imports(path) if module.startswith(FAMILY) and module not in SHARED_CONTRACT]
+    assert found == []
+
+
+def test_model_code_imports_no_metric():
+    found = [f"{path.relative_to(SRC)} imports {module}" for path in sorted((SRC / "models").rglob("*.py"))
+             for module in _imports(path) if module.startswith("t2vlab.metrics")]
+    assert found == []

@@ -74,8 +74,8 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
 
 
 def test_the_cache_holds_each_tasks_condition_tokens(tokenizer_run, tmp_path):
-    from t2vlab.data.magvit_tokens import build_token_table, load_tokenizer
     from t2vlab.models.magvit.masking import condition_video
+    from t2vlab.models.magvit.tokens import build_token_table, load_tokenizer
 
     tokenizer, identity = load_tokenizer(tokenizer_run)
     videos = torch.rand(5, 9, 3, 32, 32)

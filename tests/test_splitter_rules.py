@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from t2vlab.data.embeddings import collate_embeddings
+from t2vlab.backbones.embedding_data import collate_embeddings
 from t2vlab.lit.splitter import SplitterModule
 from t2vlab.models.splitter.clip_pairs import compact, pair_mask, pair_table, sample_frames
 from t2vlab.models.splitter.layers import ConcreteDropout

@@ -11,15 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def center_square_crop(frames: torch.Tensor, fraction: float = 1.0) -> torch.Tensor:
-    """frames (N,C,H,W) -> the centred square whose side is `fraction` of the short side."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"crop fraction={fraction} is invalid; allowed: (0, 1]")
-    H, W = frames.shape[-2:]
-    side = max(1, round(min(H, W) * fraction))
-    top, left = (H - side) // 2, (W - side) // 2
-    return frames[..., top : top + side, left : left + side]
+from t2vlab.data.video_preprocess import center_square_crop
 
 
 def processor_settings(processor) -> dict:

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from t2vlab.backbones.preprocess import center_square_crop
 from t2vlab.data.video_decode import DecodedVideo
 
 SAMPLINGS = ("first", "uniform", "stride", "fps")
@@ -71,6 +70,16 @@ class VideoSettings:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def center_square_crop(frames: torch.Tensor, fraction: float = 1.0) -> torch.Tensor:
+    """frames (N,C,H,W) -> the centred square whose side is `fraction` of the short side."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"crop fraction={fraction} is invalid; allowed: (0, 1]")
+    H, W = frames.shape[-2:]
+    side = max(1, round(min(H, W) * fraction))
+    top, left = (H - side) // 2, (W - side) // 2
+    return frames[..., top : top + side, left : left + side]
 
 
 def sample_indices(length: int, native_fps: float, s: VideoSettings) -> np.ndarray:

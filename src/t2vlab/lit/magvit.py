@@ -60,7 +60,7 @@ class MagvitModule(FamilyModule):
             raise ValueError(f"model.classes={classes} is invalid for model.condition=class; allowed: a list of "
                              "distinct class names (on circles it defaults to the data set's prompts)")
         self.check_loss(loss, "loss=magvit_commit")
-        from t2vlab.data.magvit_tokens import find_tokenizer_checkpoint, load_tokenizer
+        from t2vlab.models.magvit.tokens import find_tokenizer_checkpoint, load_tokenizer
 
         self.circles = None  # the data set's circles settings: generate_task renders real clips to condition on
 
@@ -115,7 +115,7 @@ class MagvitModule(FamilyModule):
     def setup(self, stage: str) -> None:
         if stage != "fit" or self.tokens is not None:
             return
-        from t2vlab.data.magvit_tokens import build_token_table
+        from t2vlab.models.magvit.tokens import build_token_table
 
         dm = self.trainer.datamodule
         self.check_data(dm)

@@ -21,11 +21,12 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from t2vlab.metrics.download import read_state_dict, weights_file
 from t2vlab.metrics.fid_inception import FID_WEIGHTS_URL, FIDInceptionV3
-from t2vlab.metrics.frames import as_rgb, check_videos, paired_videos, resize_frames, summarise
+from t2vlab.metrics.frames import check_videos, paired_videos, resize_frames, summarise
 from t2vlab.metrics.frechet import frechet_distance_few
 from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.pretrained.alexnet_lpips import as_rgb
+from t2vlab.pretrained.download import read_state_dict, weights_file
 
 HOW_TO_ENABLE = ("set protocol.metrics.fid.weights=/path/to/pt_inception-2015-12-05-6726825d.pth (pytorch-fid's FID "
                  "Inception) or run once with internet")

@@ -48,11 +48,6 @@ def resize_frames(frames: torch.Tensor, size: int | None) -> torch.Tensor:
     return out.reshape(*lead, c, size, size)
 
 
-def as_rgb(frames: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) with C 1 or 3 -> (B, 3, H, W): networks trained on RGB see grey frames as grey RGB."""
-    return frames.expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames
-
-
 def summarise(per_video: torch.Tensor, unit: str, settings: dict) -> MetricResult:
     """Per-video values (N,) -> their mean, the unbiased std over videos and N. The std is None for one video,
     and where it is undefined (PSNR of identical videos is inf)."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from t2vlab.pretrained.unavailable import MetricUnavailable
+
+__all__ = ["MetricResult", "MetricUnavailable"]
+
 
 @dataclass
 class MetricResult:
@@ -15,14 +19,3 @@ class MetricResult:
 
     def as_dict(self) -> dict:
         return {"available": True, **{k: v for k, v in asdict(self).items() if v is not None}}
-
-
-class MetricUnavailable(RuntimeError):
-    """A metric whose weights or inputs cannot be had here. Reported as unavailable, never as a number."""
-
-    def __init__(self, metric: str, reason: str, how_to_enable: str) -> None:
-        super().__init__(f"{metric} unavailable: {reason}. To enable: {how_to_enable}")
-        self.metric, self.reason, self.how_to_enable = metric, reason, how_to_enable
-
-    def as_dict(self) -> dict:
-        return {"available": False, "reason": self.reason, "enable": self.how_to_enable}

@@ -122,7 +122,7 @@ def build_data_and_backbone(cfg: DictConfig):
         raise BadInput(f"model={cfg.model._target_.rsplit('.', 1)[-1]} walks a backbone's embedding space; "
                        "allowed: backbone=circles_unclip (CPU, build with `python train.py "
                        "experiment=circles_unclip`) or backbone=kandinsky22")
-    from t2vlab.data.embeddings import EmbeddingDataModule
+    from t2vlab.backbones.embedding_data import EmbeddingDataModule
 
     backbone = build_backbone(cfg.backbone)
     cache = cfg.get("embedding_cache") or {}

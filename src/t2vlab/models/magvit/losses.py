@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from t2vlab.metrics.frames import as_rgb
-from t2vlab.metrics.lpips import MIN_SIZE, load_lpips_net
-from t2vlab.metrics.result import MetricUnavailable
 from t2vlab.models.magvit.masking import commit_loss
+from t2vlab.pretrained.alexnet_lpips import MIN_SIZE, as_rgb, load_lpips_net
+from t2vlab.pretrained.unavailable import MetricUnavailable
 
 PERCEPTUAL_HOW_TO = ("set loss.perceptual_backbone=/path/to/alexnet-owt-7be5be79.pth (torchvision's AlexNet), "
                      "run once with internet, or keep loss.perceptual_weight=0")
