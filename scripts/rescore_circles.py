@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 from t2vlab.compare import find_runs
 from t2vlab.config import register_resolvers
 from t2vlab.evaluation import circles_settings, evaluate_circles
-from t2vlab.metrics.circles import SCORER
+from t2vlab.metrics.motion_accuracy import SCORER
 from t2vlab.tasks.common import generation_settings, write_json
 from t2vlab.tasks.evaluate import load_run
 

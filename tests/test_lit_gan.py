@@ -8,7 +8,7 @@ from t2vlab.lit.gan import GANModule
 from t2vlab.models.gan.losses import GANBCELoss, GANHingeLoss, GANR3Loss
 from t2vlab.models.gan.seed import SeedDiscriminator, SeedGenerator
 from t2vlab.models.gan.video import VideoDiscriminator, VideoGenerator
-from t2vlab.text.tokenizer import WordTokenizer, split_words
+from t2vlab.text.word_tokenizer import WordTokenizer, split_words
 
 VOCAB = sorted({w for p in PROMPT_MOTIONS for w in split_words(p)})
 

@@ -1,7 +1,7 @@
 import pytest
 
 from t2vlab.data.circles import PROMPT_MOTIONS
-from t2vlab.text.tokenizer import WordTokenizer
+from t2vlab.text.word_tokenizer import WordTokenizer
 
 
 def test_vocabulary_is_sorted_and_splits_hyphens():

@@ -124,7 +124,7 @@ def real_floor(protocol_cfg: DictConfig, datamodule_settings, prompts: list[str]
                num_frames: int, seed: int) -> float | None:
     """FVD between two sets of real clips (the protocol's seed and `seed`) at the benchmark's N: the best a
     generator can score."""
-    from t2vlab.protocols.circles import CirclesProtocol
+    from t2vlab.protocols.circles_protocol import CirclesProtocol
 
     metrics = OmegaConf.to_container(protocol_cfg.metrics, resolve=True)
     if "fvd" not in metrics:

@@ -14,9 +14,9 @@ import torch
 
 from t2vlab.data.circles import CirclesSettings, generate
 from t2vlab.hardware import inference_autocast
-from t2vlab.metrics.circles import motion_accuracy, summarize
 from t2vlab.metrics.codebook import codebook_usage
 from t2vlab.metrics.image import PSNR, SSIM
+from t2vlab.metrics.motion_accuracy import motion_accuracy, summarize
 from t2vlab.metrics.result import MetricUnavailable
 
 log = logging.getLogger(__name__)

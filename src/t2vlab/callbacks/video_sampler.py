@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from t2vlab.evaluation import circles_settings
 from t2vlab.loggers.step import logged_step
-from t2vlab.metrics.circles import motion_accuracy, summarize
+from t2vlab.metrics.motion_accuracy import motion_accuracy, summarize
 from t2vlab.sampling import sample, write_samples
 
 

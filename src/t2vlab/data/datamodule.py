@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.config_schema import KwargsOf
 from t2vlab.data.circles import CirclesDataset, CirclesSettings, check_prompts
-from t2vlab.text.tokenizer import split_words
+from t2vlab.text.word_tokenizer import split_words
 
 
 class FramesView(Dataset):

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from t2vlab.data.clip_cache import ClipCache, VideoEntry
 from t2vlab.data.datamodule import collate
 from t2vlab.data.video_preprocess import VideoSettings
-from t2vlab.text.tokenizer import split_words
+from t2vlab.text.word_tokenizer import split_words
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from t2vlab.lit.family import FamilyModule
 from t2vlab.models.gan.losses import GANR3Loss
-from t2vlab.text.tokenizer import WordTokenizer
+from t2vlab.text.word_tokenizer import WordTokenizer
 
 
 class GANModule(FamilyModule):

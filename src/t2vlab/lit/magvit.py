@@ -23,7 +23,7 @@ from t2vlab.lit.family import FamilyModule
 from t2vlab.models.magvit.masking import TASKS, commit_inputs, condition_video, latent_region, pixel_region, random_mask
 from t2vlab.models.magvit.sampling import decode_tokens
 from t2vlab.models.magvit.tokenizer import TEMPORAL_FACTOR
-from t2vlab.text.tokenizer import WordTokenizer
+from t2vlab.text.word_tokenizer import WordTokenizer
 
 log = logging.getLogger(__name__)
 CONDITIONS = ("text", "class")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from t2vlab.lit.family import FamilyModule
-from t2vlab.text.tokenizer import WordTokenizer
+from t2vlab.text.word_tokenizer import WordTokenizer
 
 
 class TokenizerModule(FamilyModule):

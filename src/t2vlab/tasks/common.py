@@ -24,7 +24,7 @@ from t2vlab.evaluation import circles_settings
 from t2vlab.lit.family import FamilyModule
 from t2vlab.loggers.labels import choice_tags
 from t2vlab.tasks.preflight import BadInput
-from t2vlab.text.tokenizer import WordTokenizer
+from t2vlab.text.word_tokenizer import WordTokenizer
 
 log = logging.getLogger(__name__)
 
