@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from t2vlab.config import register_resolvers
+from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.prepare import prepare
 from t2vlab.tasks.run import run_task

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from t2vlab.flops import Utilisation, count_flops, measure_peaks
-from t2vlab.hardware import cpu_supports_bf16
-from t2vlab.metrics.frechet import frechet_distance
-from t2vlab.metrics.fvd import FVD
+from t2vlab.evaluation.metrics.frechet import frechet_distance
+from t2vlab.evaluation.metrics.fvd import FVD
+from t2vlab.runtime.flops import Utilisation, count_flops, measure_peaks
+from t2vlab.runtime.hardware import cpu_supports_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ For each precision it times `trainer.fit` on the composed config (the data modul
 Trainer that `train.py` builds; no logger, checkpoints or sampling), skipping the first iterations as
 warm-up, and reports frames/s for the write-up's setup (batches of 16 single frames) and for our default
 batch (32 clips x 10 frames), with the FLOP/s achieved against the matmul peaks of the same process (MFU; the
-FLOPs of one warm-up iteration counted by t2vlab.flops). Results are printed and written to
+FLOPs of one warm-up iteration counted by t2vlab.runtime.flops). Results are printed and written to
 bench/results/gan_throughput.json.
 """
 
@@ -24,8 +24,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from t2vlab.config import register_resolvers
-from t2vlab.flops import StepFlopCounter, Utilisation, measure_peaks
+from t2vlab.runtime.flops import StepFlopCounter, Utilisation, measure_peaks
+from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.common import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

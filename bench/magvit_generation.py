@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from t2vlab.config import register_resolvers
-from t2vlab.flops import Utilisation, count_flops, measure_peaks
-from t2vlab.hardware import cpu_supports_bf16
+from t2vlab.runtime.flops import Utilisation, count_flops, measure_peaks
+from t2vlab.runtime.hardware import cpu_supports_bf16
+from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.evaluate import load_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,10 +31,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from t2vlab.backbones.embedding_data import collate_embeddings
-from t2vlab.config import register_resolvers
-from t2vlab.flops import Utilisation, count_flops, measure_peaks
-from t2vlab.hardware import cpu_supports_bf16
 from t2vlab.models.splitter.reference_step import clip_step, sample_labels, way_pairs
+from t2vlab.runtime.flops import Utilisation, count_flops, measure_peaks
+from t2vlab.runtime.hardware import cpu_supports_bf16
+from t2vlab.runtime.resolvers import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 D, L = 1280, 77

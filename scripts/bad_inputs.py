@@ -44,7 +44,7 @@ class Case:
 
 def cases() -> list[Case]:
     t, e, p, m = "train.py", "evaluate.py", "prepare.py", "embed.py"
-    fvd = ["-m", "t2vlab.metrics.fvd"]
+    fvd = ["-m", "t2vlab.evaluation.metrics.fvd"]
     c = [
         # wrong types
         Case("train: dataset.batch_size=abc", [t, "dataset.batch_size=abc"], "refused", "dataset.batch_size"),

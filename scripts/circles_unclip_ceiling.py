@@ -14,9 +14,9 @@ import torch
 
 from t2vlab.backbones.circles_unclip import CirclesUnclipBackbone
 from t2vlab.data.circles import TRAIN_PROMPTS, CirclesSettings
-from t2vlab.metrics.circle_verdicts import CircleLimits, find_blobs
-from t2vlab.metrics.motion_accuracy import SCORER, describe_failures, score_clips
-from t2vlab.reconstruction import heldout_clips
+from t2vlab.evaluation.metrics.circle_verdicts import CircleLimits, find_blobs
+from t2vlab.evaluation.metrics.motion_accuracy import SCORER, describe_failures, score_clips
+from t2vlab.evaluation.reconstruction import heldout_clips
 
 HELDOUT = "circle moving up-right"
 

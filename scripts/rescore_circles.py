@@ -24,10 +24,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from t2vlab.compare import find_runs
-from t2vlab.config import register_resolvers
-from t2vlab.evaluation import circles_settings, evaluate_circles
-from t2vlab.metrics.motion_accuracy import SCORER
+from t2vlab.evaluation.circles_scoring import circles_settings, evaluate_circles
+from t2vlab.evaluation.compare import find_runs
+from t2vlab.evaluation.metrics.motion_accuracy import SCORER
+from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.common import generation_settings, write_json
 from t2vlab.tasks.evaluate import load_run
 

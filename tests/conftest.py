@@ -12,7 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from t2vlab.config import register_resolvers
+from t2vlab.runtime.resolvers import register_resolvers
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register_resolvers()

@@ -1,6 +1,6 @@
 import pytest
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

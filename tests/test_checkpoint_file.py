@@ -15,8 +15,8 @@ from conftest import subprocess_env
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from t2vlab.checkpoint_file import EXPECTED, load_checkpoint
 from t2vlab.models.magvit.tokens import load_tokenizer
+from t2vlab.runtime.checkpoint_file import EXPECTED, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

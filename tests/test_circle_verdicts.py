@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from t2vlab.data.circles import MOVE_DIRECTIONS, PROMPT_MOTIONS, CirclesSettings, generate, motion_of, render
-from t2vlab.metrics.circle_verdicts import CircleLimits, verdict
+from t2vlab.evaluation.metrics.circle_verdicts import CircleLimits, verdict
 
 PROMPTS = list(PROMPT_MOTIONS)
 DIRECTIONAL = [p for p in PROMPTS if motion_of(p) in {*MOVE_DIRECTIONS, "rotate-cw", "rotate-ccw", "shrink",

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from t2vlab.data.circles import PROMPT_MOTIONS, CirclesSettings, generate
-from t2vlab.metrics import circles_classifier
-from t2vlab.metrics.circles_classifier import CirclesClassifierScores, ClassifierHParams, cache_key
-from t2vlab.metrics.circles_classifier_net import MOTIONS, CirclesMotionNet
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics import circles_classifier
+from t2vlab.evaluation.metrics.circles_classifier import CirclesClassifierScores, ClassifierHParams, cache_key
+from t2vlab.evaluation.metrics.circles_classifier_net import MOTIONS, CirclesMotionNet
+from t2vlab.evaluation.metrics.result import MetricUnavailable
 
 # 6 frames at 24x24: trains in about 5 s on one thread to ~0.9 held-out accuracy
 TINY = CirclesSettings(num_videos=100, num_frames=6, image_size=24, radius=(2.0, 4.0), speed=(1.5, 2.5))

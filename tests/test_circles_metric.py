@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from t2vlab.data.circles import PROMPT_MOTIONS, TRAIN_PROMPTS, CirclesSettings, generate, motion_of
-from t2vlab.metrics.circle_motion import check_motion, track
-from t2vlab.metrics.motion_accuracy import describe_failures, motion_accuracy, score_clips, summarize
+from t2vlab.evaluation.metrics.circle_motion import check_motion, track
+from t2vlab.evaluation.metrics.motion_accuracy import describe_failures, motion_accuracy, score_clips, summarize
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,9 @@ def test_summary_groups():
 
 
 def test_clips_that_start_with_given_frames_are_also_scored_on_the_generated_ones(real_clips):
-    from t2vlab.evaluation import predicted_summary
-    from t2vlab.metrics.motion_accuracy import MotionAccuracy
-    from t2vlab.protocols.base import EvalSet
+    from t2vlab.evaluation.circles_scoring import predicted_summary
+    from t2vlab.evaluation.metrics.motion_accuracy import MotionAccuracy
+    from t2vlab.evaluation.protocols.base import EvalSet
 
     videos, texts = real_clips[0][:40], real_clips[1][:40]
     jump = videos[:, -1:].expand_as(videos).clone()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from t2vlab.config import register_resolvers
+from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.config_types import check_config_types, describe
 from t2vlab.tasks.preflight import BadInput
 

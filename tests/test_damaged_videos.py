@@ -16,7 +16,7 @@ from conftest import subprocess_env
 from t2vlab.data.circles import CirclesSettings, generate
 from t2vlab.data.video_decode import DamagedVideo
 from t2vlab.data.video_io import read_video, write_video
-from t2vlab.sampling import write_samples
+from t2vlab.evaluation.sampling import write_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 # the metrics that need no weights and no training, so the entry point runs in seconds

@@ -109,7 +109,7 @@ def test_shared_packages_import_no_family():
     assert found == []
 
 
-def test_model_code_imports_no_metric():
+def test_model_code_imports_no_evaluation():
     found = [f"{path.relative_to(SRC)} imports {module}" for path in sorted((SRC / "models").rglob("*.py"))
-             for module in _imports(path) if module.startswith("t2vlab.metrics")]
+             for module in _imports(path) if module.startswith("t2vlab.evaluation")]
     assert found == []

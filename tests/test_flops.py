@@ -3,7 +3,7 @@
 import pytorch_lightning as pl
 import torch
 
-from t2vlab.flops import StepFlopCounter, Utilisation, count_flops, matmul_peak
+from t2vlab.runtime.flops import StepFlopCounter, Utilisation, count_flops, matmul_peak
 
 
 def test_a_linear_layer_forward_and_backward_counts_its_matrix_products():

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from t2vlab.data.video_io import write_video
-from t2vlab.metrics import i3d_weights
-from t2vlab.metrics.frechet import frechet_distance
-from t2vlab.metrics.fvd import FVD, main, parse_prefixes, preprocess
-from t2vlab.metrics.i3d import InceptionI3d, same_padding
-from t2vlab.metrics.i3d_weights import TorchScriptI3D, load_i3d
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics import i3d_weights
+from t2vlab.evaluation.metrics.frechet import frechet_distance
+from t2vlab.evaluation.metrics.fvd import FVD, main, parse_prefixes, preprocess
+from t2vlab.evaluation.metrics.i3d import InceptionI3d, same_padding
+from t2vlab.evaluation.metrics.i3d_weights import TorchScriptI3D, load_i3d
+from t2vlab.evaluation.metrics.result import MetricUnavailable
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d_reference.npz"  # written by scripts/make_i3d_reference.py
 # Largest logit difference allowed against JAX. Measured: 3.0e-5 on logits up to 22 in size; both sides are

@@ -114,7 +114,7 @@ def test_a_relaunched_sweep_with_ckpt_path_last_continues_each_job_from_its_own_
 
 
 def test_compare_adds_the_columns_of_generation_variants_runs_were_also_scored_with(tmp_path):
-    from t2vlab.compare import Run, summarise, summary_keys
+    from t2vlab.evaluation.compare import Run, summarise, summary_keys
 
     def run(seed, seen, regression_seen):
         return Run(tmp_path / str(seed), {"seed": seed}, [], {"motion_acc/seen_moves": seen,

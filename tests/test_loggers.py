@@ -11,9 +11,9 @@ import pytest
 import yaml
 from conftest import compose_cfg
 
+from t2vlab.evaluation.metrics.circle_verdicts import REASONS
 from t2vlab.loggers.clips_table import clip_columns, merge_seeds
 from t2vlab.loggers.wandb_offline import read_offline_run
-from t2vlab.metrics.circle_verdicts import REASONS
 from t2vlab.tasks.train import train
 
 MAIN_TAGS = ["model=video_gan", "loss=gan_hinge", "dataset=circles", "hardware=cpu", "experiment=video_gan_circles"]

@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 import torch
 from conftest import compose_cfg
 
-from t2vlab.hardware import inference_autocast
 from t2vlab.models.magvit.masking import TASKS, pixel_region
+from t2vlab.runtime.hardware import inference_autocast
 from t2vlab.tasks.common import build_data_and_backbone, build_model
 from t2vlab.tasks.evaluate import evaluate, load_run
 from t2vlab.tasks.preflight import BadInput

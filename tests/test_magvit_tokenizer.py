@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t2vlab.metrics.codebook import codebook_usage
+from t2vlab.evaluation.metrics.codebook import codebook_usage
 from t2vlab.models.magvit.tokenizer import CausalConv3d, CausalUpsample, ChannelNorm, VideoTokenizer
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
-from t2vlab.metrics.clipsim import CLIPSIM, CLIPImageProcessor
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics.clipsim import CLIPSIM, CLIPImageProcessor
+from t2vlab.evaluation.metrics.result import MetricUnavailable
 
 PROMPTS = ["a red circle moves left", "a blue square"]
 

@@ -15,13 +15,13 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from t2vlab.metrics.clipsim import CLIPSIM
-from t2vlab.metrics.fid import FID, frechet_distance_few
-from t2vlab.metrics.fid_inception import FIDInceptionV3
-from t2vlab.metrics.frechet import frechet_distance
-from t2vlab.metrics.image import PSNR, SSIM
-from t2vlab.metrics.lpips import LPIPS
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics.clipsim import CLIPSIM
+from t2vlab.evaluation.metrics.fid import FID, frechet_distance_few
+from t2vlab.evaluation.metrics.fid_inception import FIDInceptionV3
+from t2vlab.evaluation.metrics.frechet import frechet_distance
+from t2vlab.evaluation.metrics.image import PSNR, SSIM
+from t2vlab.evaluation.metrics.lpips import LPIPS
+from t2vlab.evaluation.metrics.result import MetricUnavailable
 from t2vlab.pretrained import download
 from t2vlab.pretrained.alexnet_lpips import lpips_heads_file
 

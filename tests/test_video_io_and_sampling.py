@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from t2vlab.data.video_io import read_video, write_video
-from t2vlab.hardware import cpu_precision
+from t2vlab.evaluation.sampling import sample, write_samples
 from t2vlab.lit.gan import GANModule
 from t2vlab.models.gan.losses import GANHingeLoss
 from t2vlab.models.gan.video import VideoDiscriminator, VideoGenerator
-from t2vlab.sampling import sample, write_samples
+from t2vlab.runtime.hardware import cpu_precision
 
 VOCAB = ["circle", "down", "left", "moving", "right", "up"]
 

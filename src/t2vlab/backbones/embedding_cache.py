@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from t2vlab.backbones.base import Backbone
-from t2vlab.shard_files import ShardFiles
+from t2vlab.runtime.shard_files import ShardFiles
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import torch
 from diffusers import KandinskyV22Pipeline
 from safetensors.torch import load_file, save_file
 
-from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable, generators, seeds_for
 from t2vlab.backbones.fingerprint import folder_fingerprint, settings_hash
 from t2vlab.backbones.unclip_prior import DTYPES, PriorPipeline, UnclipPriorBackbone
+from t2vlab.runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

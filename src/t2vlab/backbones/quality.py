@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from t2vlab.data.circles import CirclesSettings, generate
-from t2vlab.metrics.circle_motion import track
+from t2vlab.evaluation.metrics.circle_motion import track
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
-from t2vlab.evaluation import circles_settings
+from t2vlab.evaluation.circles_scoring import circles_settings
+from t2vlab.evaluation.metrics.motion_accuracy import motion_accuracy, summarize
+from t2vlab.evaluation.sampling import sample, write_samples
 from t2vlab.loggers.step import logged_step
-from t2vlab.metrics.motion_accuracy import motion_accuracy, summarize
-from t2vlab.sampling import sample, write_samples
 
 
 class VideoSampler(pl.Callback):

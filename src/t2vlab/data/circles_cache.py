@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from t2vlab.atomic import atomic_path
-from t2vlab.shard_files import sha256_of
+from t2vlab.runtime.atomic import atomic_path
+from t2vlab.runtime.shard_files import sha256_of
 
 log = logging.getLogger(__name__)
 

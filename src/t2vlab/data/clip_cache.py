@@ -29,10 +29,10 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors import safe_open
 
-from t2vlab.atomic import atomic_path
 from t2vlab.data.video_decode import DamagedVideo, decode_video
 from t2vlab.data.video_preprocess import SkippedClip, VideoSettings, preprocess
-from t2vlab.shard_files import ShardFiles
+from t2vlab.runtime.atomic import atomic_path
+from t2vlab.runtime.shard_files import ShardFiles
 
 log = logging.getLogger(__name__)
 

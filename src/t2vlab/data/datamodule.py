@@ -9,8 +9,8 @@ import torch
 from annotated_types import Ge
 from torch.utils.data import DataLoader, Dataset
 
-from t2vlab.config_schema import KwargsOf
 from t2vlab.data.circles import CirclesDataset, CirclesSettings, check_prompts
+from t2vlab.runtime.config_schema import KwargsOf
 from t2vlab.text.word_tokenizer import split_words
 
 

@@ -13,9 +13,9 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from t2vlab.atomic import atomic_path
 from t2vlab.data.clip_cache import VideoEntry
 from t2vlab.data.real_videos import RealVideoDataModule
+from t2vlab.runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

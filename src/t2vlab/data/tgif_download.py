@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 
 USER_AGENT = "t2vlab-tgif-download/1.0 (research dataset download; urllib)"
 GIF_CONTENT_TYPES = frozenset({"image/gif", "application/octet-stream", "binary/octet-stream"})

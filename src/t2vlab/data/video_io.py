@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence
 
-from t2vlab.atomic import atomic_path
 from t2vlab.data.video_decode import DamagedVideo
+from t2vlab.runtime.atomic import atomic_path
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:

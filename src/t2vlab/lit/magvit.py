@@ -252,7 +252,7 @@ class MagvitModule(FamilyModule):
         """One real circles clip per prompt, (B,T,3,H,W), rendered with `seed` (never the training set's)."""
         import dataclasses
 
-        from t2vlab.reconstruction import heldout_clips
+        from t2vlab.evaluation.reconstruction import heldout_clips
 
         if self.circles is None:
             raise ValueError(f"generate_task={self.hparams.generate_task} continues real circles clips, and this "

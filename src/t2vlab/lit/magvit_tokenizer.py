@@ -4,7 +4,7 @@ Reconstruction loss plus the quantizer's auxiliary losses; optionally a perceptu
 (`loss.perceptual_weight`) and an adversarial term from a GAN-family discriminator (`model.discriminator`,
 `loss.adversarial_weight`, `loss.gan`), stepped like the GAN family steps its two optimisers; `train_frames`
 trains on short random windows of the clips. It is not a video generator: after fit (and in evaluate.py) it
-measures itself on held-out circles clips (`t2vlab.reconstruction.tokenizer_report`): reconstruction
+measures itself on held-out circles clips (`t2vlab.evaluation.reconstruction.tokenizer_report`): reconstruction
 PSNR/SSIM, codebook usage, bits per clip, optionally FVD of the reconstructions.
 """
 
@@ -117,7 +117,7 @@ class TokenizerModule(FamilyModule):
     @torch.no_grad()
     def measure(self, datamodule, out_dir: Path | None = None) -> dict:
         """Reconstruction quality and codebook usage on held-out clips rendered with `eval_seed`."""
-        from t2vlab.reconstruction import tokenizer_report
+        from t2vlab.evaluation.reconstruction import tokenizer_report
 
         return tokenizer_report(self.tokenizer, datamodule, self.hparams.eval_clips, self.hparams.eval_seed,
                                 fvd=self.hparams.eval_fvd, out_dir=out_dir)

@@ -17,8 +17,8 @@ from urllib.request import urlopen
 
 import torch
 
-from t2vlab.atomic import atomic_path
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics.result import MetricUnavailable
+from t2vlab.runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")  # torch's convention: name-<sha256 prefix>.pth

@@ -18,11 +18,11 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from t2vlab.atomic import atomic_path
 from t2vlab.backbones.base import BackboneUnavailable
-from t2vlab.evaluation import circles_settings
+from t2vlab.evaluation.circles_scoring import circles_settings
 from t2vlab.lit.family import FamilyModule
 from t2vlab.loggers.labels import choice_tags
+from t2vlab.runtime.atomic import atomic_path
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.text.word_tokenizer import WordTokenizer
 

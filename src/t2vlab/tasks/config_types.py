@@ -21,7 +21,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from pydantic import TypeAdapter, ValidationError
 
-from t2vlab.config_schema import KwargsOf
+from t2vlab.runtime.config_schema import KwargsOf
 from t2vlab.tasks.preflight import BadInput
 from t2vlab.tasks.task_keys import TASK_KEYS
 

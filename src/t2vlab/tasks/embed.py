@@ -9,8 +9,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from t2vlab.atomic import atomic_path
 from t2vlab.backbones.embedding_cache import EmbeddingCache
+from t2vlab.runtime.atomic import atomic_path
 from t2vlab.tasks.common import build_backbone, dataset_name
 from t2vlab.tasks.preflight import BadInput
 

@@ -9,13 +9,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from t2vlab.checkpoint_file import load_checkpoint
-from t2vlab.evaluation import given_frames
-from t2vlab.hardware import inference_autocast
-from t2vlab.loggers.clips_table import clip_columns, merge_seeds
-from t2vlab.metrics.result import MetricResult
-from t2vlab.protocols.base import EvalSet, Protocol
-from t2vlab.reports import (
+from t2vlab.evaluation.circles_scoring import given_frames
+from t2vlab.evaluation.metrics.result import MetricResult
+from t2vlab.evaluation.protocols.base import EvalSet, Protocol
+from t2vlab.evaluation.reports import (
     aggregate_seeds,
     print_metrics,
     print_scores,
@@ -23,7 +20,10 @@ from t2vlab.reports import (
     update_wandb_summary,
     versions,
 )
-from t2vlab.sampling import read_listed_videos, read_manifest, sample, write_samples
+from t2vlab.evaluation.sampling import read_listed_videos, read_manifest, sample, write_samples
+from t2vlab.loggers.clips_table import clip_columns, merge_seeds
+from t2vlab.runtime.checkpoint_file import load_checkpoint
+from t2vlab.runtime.hardware import inference_autocast
 from t2vlab.tasks.common import (
     apply_generation,
     build_data_and_backbone,
@@ -187,7 +187,7 @@ def _measure(model, datamodule, run: Path, ckpt: Path, out: Path) -> dict:
 
 def compare_runs(cfg: DictConfig) -> dict:
     """compare=<sweep folder or glob>: the runs' own records -> table, plots and report.html, no network."""
-    from t2vlab.compare import compare
+    from t2vlab.evaluation.compare import compare
 
     out = Path(cfg.paths.output_dir)
     try:
@@ -200,7 +200,7 @@ def compare_runs(cfg: DictConfig) -> dict:
 
 def benchmark_runs(cfg: DictConfig) -> dict:
     """benchmark=<runs>: every run scored by the same fixed-frame protocol, then one leaderboard."""
-    from t2vlab.benchmark import run_benchmark
+    from t2vlab.evaluation.benchmark import run_benchmark
 
     if OmegaConf.select(cfg, "protocol.num_frames") is None:
         raise BadInput("benchmark= needs a protocol that scores every run at the same frame count; allowed: "

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 from t2vlab.tasks.common import instantiate
 from t2vlab.tasks.preflight import BadInput
 

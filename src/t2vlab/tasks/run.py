@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 from t2vlab.tasks.config_types import check_config_types
 from t2vlab.tasks.preflight import BadInput
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from annotated_types import Ge
 
-from t2vlab.config_schema import KwargsOf
+from t2vlab.runtime.config_schema import KwargsOf
 
 
 @dataclass

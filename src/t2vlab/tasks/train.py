@@ -14,16 +14,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
-from t2vlab.checkpoint_file import load_checkpoint
-from t2vlab.evaluation import circles_settings, evaluate_circles, print_report
-from t2vlab.hardware import inference_autocast
+from t2vlab.evaluation.circles_scoring import circles_settings, evaluate_circles, print_report
+from t2vlab.evaluation.reports import print_scores
+from t2vlab.evaluation.sampling import write_samples
 from t2vlab.loggers.clips_table import clip_columns, log_clips_table
 from t2vlab.loggers.labels import log_run_labels
 from t2vlab.loggers.scores import log_scores
 from t2vlab.loggers.step import logged_step, saved_logged_step
-from t2vlab.reports import print_scores
-from t2vlab.resume import resolve_checkpoint, wandb_id_to_resume
-from t2vlab.sampling import write_samples
+from t2vlab.runtime.checkpoint_file import load_checkpoint
+from t2vlab.runtime.hardware import inference_autocast
+from t2vlab.runtime.resume import resolve_checkpoint, wandb_id_to_resume
 from t2vlab.tasks.common import (
     build_data_and_backbone,
     build_model,

@@ -23,11 +23,11 @@ from rich.progress import track
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 
-from t2vlab.checkpoint_file import load_checkpoint
 from t2vlab.data.datamodule import collate
-from t2vlab.hardware import inference_autocast
-from t2vlab.resume import newest_checkpoint
-from t2vlab.shard_files import ShardFiles, sha256_of
+from t2vlab.runtime.checkpoint_file import load_checkpoint
+from t2vlab.runtime.hardware import inference_autocast
+from t2vlab.runtime.resume import newest_checkpoint
+from t2vlab.runtime.shard_files import ShardFiles, sha256_of
 
 log = logging.getLogger(__name__)
 

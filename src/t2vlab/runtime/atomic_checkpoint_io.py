@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from t2vlab.data.circles import CirclesSettings, motion_of, render, trajectories
-from t2vlab.protocols.base import Protocol
+from t2vlab.evaluation.protocols.base import Protocol
 
 
 class CirclesProtocol(Protocol):

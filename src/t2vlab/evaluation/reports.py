@@ -12,8 +12,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from t2vlab.evaluation.metrics.result import MetricResult
 from t2vlab.loggers.clips_table import clips_table
-from t2vlab.metrics.result import MetricResult
 
 log = logging.getLogger(__name__)
 

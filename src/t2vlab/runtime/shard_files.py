@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from t2vlab.atomic import atomic_path
+from t2vlab.runtime.atomic import atomic_path
 
 
 def sha256_of(path: Path) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from t2vlab.metrics.frames import paired_videos, resize_frames, summarise
-from t2vlab.metrics.result import MetricResult
+from t2vlab.evaluation.metrics.frames import paired_videos, resize_frames, summarise
+from t2vlab.evaluation.metrics.result import MetricResult
 
 
 class PairedFrameMetric:

@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from t2vlab.data.circles import CirclesSettings, generate
-from t2vlab.hardware import inference_autocast
-from t2vlab.metrics.codebook import codebook_usage
-from t2vlab.metrics.image import PSNR, SSIM
-from t2vlab.metrics.motion_accuracy import motion_accuracy, summarize
-from t2vlab.metrics.result import MetricUnavailable
+from t2vlab.evaluation.metrics.codebook import codebook_usage
+from t2vlab.evaluation.metrics.image import PSNR, SSIM
+from t2vlab.evaluation.metrics.motion_accuracy import motion_accuracy, summarize
+from t2vlab.evaluation.metrics.result import MetricUnavailable
+from t2vlab.runtime.hardware import inference_autocast
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def tokenizer_report(tokenizer, datamodule, num_clips: int, seed: int, fvd: bool
 
 
 def _fvd(recons: torch.Tensor, videos: torch.Tensor, datamodule) -> dict:
-    from t2vlab.metrics.fvd import FVD
+    from t2vlab.evaluation.metrics.fvd import FVD
 
     metric = FVD(cache_dir=str(getattr(datamodule, "cache_dir", None) or "data/cache"))
     try:
@@ -97,7 +97,7 @@ def _fvd(recons: torch.Tensor, videos: torch.Tensor, datamodule) -> dict:
 
 def _write_pairs(videos: torch.Tensor, recons: torch.Tensor, folder: Path) -> None:
     """Original above reconstruction, a GIF per clip, for a quick look."""
-    from t2vlab.sampling import write_samples
+    from t2vlab.evaluation.sampling import write_samples
 
     pairs = torch.cat([videos, recons], dim=3)  # (N,T,3,2H,W)
     write_samples(pairs, [f"reconstruction {i}" for i in range(len(pairs))], folder)

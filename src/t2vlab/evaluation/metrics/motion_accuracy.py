@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from t2vlab.data.circles import MOVE_DIRECTIONS, CirclesSettings, motion_of
-from t2vlab.metrics.circle_motion import Track, check_motion, track  # noqa: F401  (the motion tests' home)
-from t2vlab.metrics.circle_verdicts import REASONS, CircleLimits, verdict
-from t2vlab.metrics.result import MetricResult
+from t2vlab.evaluation.metrics.circle_motion import Track, check_motion, track  # noqa: F401  (the motion tests' home)
+from t2vlab.evaluation.metrics.circle_verdicts import REASONS, CircleLimits, verdict
+from t2vlab.evaluation.metrics.result import MetricResult
 
 SCORER = "circles-v2"  # recorded with the values it gives (motion_acc/scorer); v1 tracked all foreground mass
 

@@ -2,7 +2,7 @@
 
 from omegaconf import OmegaConf
 
-from t2vlab.hardware import backbone_dtype, cpu_precision, torch_device
+from t2vlab.runtime.hardware import backbone_dtype, cpu_precision, torch_device
 
 
 def register_resolvers() -> None:

@@ -22,12 +22,12 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from t2vlab.atomic import atomic_path
 from t2vlab.data.circles import PROMPT_MOTIONS, CirclesSettings, generate, motion_of
-from t2vlab.hardware import cpu_supports_bf16
-from t2vlab.metrics.circles_classifier_net import MOTIONS, CirclesMotionNet
-from t2vlab.metrics.frechet import frechet_distance
-from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.evaluation.metrics.circles_classifier_net import MOTIONS, CirclesMotionNet
+from t2vlab.evaluation.metrics.frechet import frechet_distance
+from t2vlab.evaluation.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.runtime.atomic import atomic_path
+from t2vlab.runtime.hardware import cpu_supports_bf16
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from t2vlab.metrics.result import MetricResult
+from t2vlab.evaluation.metrics.result import MetricResult
 
 
 def check_videos(videos: torch.Tensor, name: str = "videos") -> None:

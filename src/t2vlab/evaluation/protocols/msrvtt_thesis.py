@@ -17,8 +17,8 @@ import torch.nn.functional as F
 
 from t2vlab.data.video_decode import DamagedVideo
 from t2vlab.data.video_io import read_video
-from t2vlab.protocols.base import Protocol
-from t2vlab.sampling import read_manifest
+from t2vlab.evaluation.protocols.base import Protocol
+from t2vlab.evaluation.sampling import read_manifest
 
 
 def centre_square(videos: torch.Tensor, fraction: float, size: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t2vlab.reports import wandb_run_id
+from t2vlab.evaluation.reports import wandb_run_id
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:

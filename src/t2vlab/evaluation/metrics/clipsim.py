@@ -21,8 +21,8 @@ import torch
 from transformers import CLIPImageProcessorPil as CLIPImageProcessor  # the PIL backend: no torchvision
 from transformers import CLIPModel, CLIPTokenizer
 
-from t2vlab.metrics.frames import check_videos, summarise
-from t2vlab.metrics.result import MetricResult, MetricUnavailable
+from t2vlab.evaluation.metrics.frames import check_videos, summarise
+from t2vlab.evaluation.metrics.result import MetricResult, MetricUnavailable
 
 HOW_TO_ENABLE = ("set protocol.metrics.clipsim.model=/path/to/a/saved/CLIP folder (save_pretrained) or run once "
                  "with internet so the hub cache has it")

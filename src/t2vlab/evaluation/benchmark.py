@@ -26,13 +26,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from t2vlab.atomic import atomic_path
-from t2vlab.compare import find_runs, plot_time_to_quality
 from t2vlab.data.circles import MOVE_DIRECTIONS, motion_of
-from t2vlab.evaluation import given_frames
-from t2vlab.hardware import inference_autocast
-from t2vlab.protocols.base import EvalSet
-from t2vlab.sampling import sample
+from t2vlab.evaluation.circles_scoring import given_frames
+from t2vlab.evaluation.compare import find_runs, plot_time_to_quality
+from t2vlab.evaluation.protocols.base import EvalSet
+from t2vlab.evaluation.sampling import sample
+from t2vlab.runtime.atomic import atomic_path
+from t2vlab.runtime.hardware import inference_autocast
 
 FAMILIES = ("gan", "splitter", "magvit")
 GROUPS = {"straight moves": tuple(MOVE_DIRECTIONS), "rotations": ("rotate-cw", "rotate-ccw"),
@@ -124,7 +124,7 @@ def real_floor(protocol_cfg: DictConfig, datamodule_settings, prompts: list[str]
                num_frames: int, seed: int) -> float | None:
     """FVD between two sets of real clips (the protocol's seed and `seed`) at the benchmark's N: the best a
     generator can score."""
-    from t2vlab.protocols.circles_protocol import CirclesProtocol
+    from t2vlab.evaluation.protocols.circles_protocol import CirclesProtocol
 
     metrics = OmegaConf.to_container(protocol_cfg.metrics, resolve=True)
     if "fvd" not in metrics:

@@ -12,8 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from t2vlab.data.circles import CirclesSettings
-from t2vlab.metrics.motion_accuracy import SCORER, clip_verdicts, describe_failures, motion_accuracy, summarize, tally
-from t2vlab.sampling import sample
+from t2vlab.evaluation.metrics.motion_accuracy import (
+    SCORER,
+    clip_verdicts,
+    describe_failures,
+    motion_accuracy,
+    summarize,
+    tally,
+)
+from t2vlab.evaluation.sampling import sample
 
 
 @dataclass

@@ -21,10 +21,10 @@ from matplotlib.figure import Figure  # the object API: no pyplot state, no disp
 from rich.console import Console
 from rich.table import Table
 
-from t2vlab.atomic import atomic_path
 from t2vlab.callbacks.metric_history import read_history
 from t2vlab.data.video_decode import DamagedVideo
 from t2vlab.data.video_io import read_video
+from t2vlab.runtime.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
