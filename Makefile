@@ -24,8 +24,9 @@ train: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) evaluate.py $(ARGS)
 
+# one pytest worker per core; a test file stays on one worker, so its module fixtures are built once
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
 
 # speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd; make bench-splitter; make bench-video; make bench-magvit
 bench: $(STAMP)

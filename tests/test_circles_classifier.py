@@ -141,7 +141,6 @@ def test_default_setting_trains_to_the_required_accuracy(tmp_path):
     metric = CirclesClassifierScores(cache_dir=str(tmp_path))
     metric.load(CirclesSettings())  # raises MetricUnavailable below 0.98
     assert metric.heldout_accuracy >= 0.98 and metric.heldout_n == 1600
-    assert metric.classifier.info["train_seconds"] < 120
 
 
 def test_training_clips_are_the_real_renderer_wobbled_only_when_asked():
