@@ -23,6 +23,19 @@ def test_gif_round_trip_keeps_shape_and_flat_colours(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]  # no temporary file left behind
 
 
+def test_gif_of_many_colours_keeps_the_picture_and_greyscale_round_trips(tmp_path):
+    torch.manual_seed(0)
+    x = torch.linspace(0, 1, 32)
+    ramp = torch.stack([x[None, :].expand(32, 32), x[:, None].expand(32, 32), (x[None, :] + x[:, None]) / 2])
+    video = (ramp + 0.1 * torch.rand(8, 3, 32, 32)).clamp(0, 1)  # thousands of colours per frame
+    back = read_video(write_video(video, tmp_path / "noisy.gif"))
+    psnr = 10 * torch.log10(1 / (back - video).square().mean())
+    assert back.shape == video.shape and psnr > 25  # 256 colours: 28.8 dB here (median cut: 33.1)
+    grey = torch.rand(4, 1, 16, 16)
+    back = read_video(write_video(grey, tmp_path / "grey.gif"))
+    assert back.shape == (4, 3, 16, 16) and torch.allclose(back, grey.expand(-1, 3, -1, -1), atol=1 / 255)
+
+
 def test_bad_suffix_and_shape_are_refused(tmp_path):
     with pytest.raises(ValueError, match="allowed suffixes"):
         write_video(torch.zeros(2, 3, 8, 8), tmp_path / "clip.avi")

@@ -2,8 +2,10 @@
 
 In memory a video is float (T, C, H, W) in [0, 1]; conversion happens only here. A GIF is for looking:
 its palette is 256 colours, and Pillow merges identical consecutive frames into one longer frame (playback
-is unchanged, the frame count is not; read_video expands such frames again from their durations). Score
-from tensors, MP4 or .npy where colours matter.
+is unchanged, the frame count is not; read_video expands such frames again from their durations). A frame
+of at most 256 colours (real circles) is stored exactly; a frame of more (generated, noisy) gets its palette
+from Pillow's fast octree, about 20x quicker than its default median cut, which made writing samples most
+of a short run's time, at 3-4 dB lower PSNR. Score from tensors, MP4 or .npy where colours matter.
 """
 
 from __future__ import annotations
@@ -39,11 +41,21 @@ def write_video(video: torch.Tensor, path: str | Path, fps: int = 5) -> Path:
     with atomic_path(path) as tmp:
         if path.suffix == ".gif":
             # the frame time goes in the comment so a reader can undo Pillow's merging of identical frames
-            iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0,
-                        comment=f"{GIF_FRAME_MS}{1000 / fps:g}".encode())
+            first, *rest = (_gif_frame(frame) for frame in frames)
+            first.save(tmp, format="GIF", save_all=True, append_images=rest, duration=1000 / fps, loop=0,
+                       comment=f"{GIF_FRAME_MS}{1000 / fps:g}".encode())
         else:
             iio.imwrite(tmp, frames, extension=".mp4", fps=fps, codec="libx264", macro_block_size=1)
     return path
+
+
+def _gif_frame(frame: np.ndarray) -> Image.Image:
+    """(H, W, C) uint8 -> a frame Pillow saves in a GIF as it is: RGB with at most 256 colours (Pillow's exact
+    palette), otherwise quantised to 256 colours by the fast octree."""
+    image = Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame)
+    if image.mode == "RGB" and image.getcolors(256) is None:
+        return image.quantize(256, method=Image.Quantize.FASTOCTREE)
+    return image
 
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".npy")
