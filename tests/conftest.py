@@ -17,6 +17,15 @@ from t2vlab.runtime.resolvers import register_resolvers
 CONF = Path(__file__).resolve().parents[1] / "conf"
 register_resolvers()
 
+# Under pytest-xdist each worker gets its share of the cores: torch's default, a thread per core in every worker
+# (and in every train.py the tests start), oversubscribes the machine, and spinning OpenMP threads then cost
+# several times the work itself.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))  # for the subprocesses
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 class ForeignLoss:
     """A loss of another family, to check that a model refuses it."""

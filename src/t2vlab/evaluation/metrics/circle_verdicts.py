@@ -125,11 +125,14 @@ def frame_failures(blobs: FrameBlobs, limits: CircleLimits, motion: str) -> list
     return reasons
 
 
-def verdict(prompt: str, video: torch.Tensor | np.ndarray, limits: CircleLimits) -> str:
+def verdict(prompt: str, video: torch.Tensor | np.ndarray, limits: CircleLimits,
+            blobs: FrameBlobs | None = None) -> str:
     """"" when the clip shows the prompt's motion as a viewer would accept it, else the first reason it fails, in the
-    order of REASONS."""
+    order of REASONS. `blobs`: the clip's find_blobs, to judge one clip against several prompts without finding
+    them again."""
     motion = motion_of(prompt)
-    blobs = find_blobs(video, limits.background)
+    if blobs is None:
+        blobs = find_blobs(video, limits.background)
     failures = frame_failures(blobs, limits, motion)
     if "no circle" in failures:
         return "no circle"
