@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q uv
 	# the CPU wheel of torch first (an unpinned torch would pull a multi-GB CUDA build): uv takes it from the
 	# machine's wheel folder where there is one, else pip finds it as its configuration says; then the rest with
-	# uv, which installs in parallel: about a minute in all where pip alone took close to three
+	# uv, which installs in parallel (setup times: docs/code.md)
 	if ls $(TORCH_WHEELS)/torch-2.13.0+cpu-*.whl >/dev/null 2>&1; \
 	then $(UV) --find-links $(TORCH_WHEELS) torch==2.13.0; else $(VENV)/bin/pip install -q torch==2.13.0; fi
 	$(UV) -e ".[dev]"
