@@ -4,7 +4,7 @@ In memory a video is float (T, C, H, W) in [0, 1]; conversion happens only here.
 its palette is 256 colours, and Pillow merges identical consecutive frames into one longer frame (playback
 is unchanged, the frame count is not; read_video expands such frames again from their durations). A frame
 of at most 256 colours (real circles) is stored exactly; a frame of more (generated, noisy) gets its palette
-from Pillow's fast octree, about 20x quicker than its default median cut, which made writing samples most
+from Pillow's fast octree, over 10x quicker than its default median cut, which made writing samples most
 of a short run's time, at 3-4 dB lower PSNR. Score from tensors, MP4 or .npy where colours matter.
 """
 
