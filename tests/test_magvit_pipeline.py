@@ -306,3 +306,14 @@ def test_the_generation_benchmark_times_a_run(tokenizer_run, tmp_path):
     assert results["frames"] == 9 and results["steps"] == 3 and results["tokens"] == 3 * 4 * 4
     assert results["fp32"]["median_s"] > 0 and results["fp32"]["tokenizer_decoder_median_s"] > 0  # no timing race
     assert results["fp32"]["utilisation"]["flops_per_step"] > 0 and results["fp32"]["utilisation"]["mfu_fp32"] > 0
+    # and the interpolation-against-prediction measurement on the same run
+    path = Path(__file__).resolve().parents[1] / "scripts" / "magvit_interpolation.py"
+    spec = importlib.util.spec_from_file_location("magvit_interpolation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    measured = script.main([str(tmp_path / "run"), "--seeds", "1", "2", "--clips", "1"])
+    assert json.loads((tmp_path / "run" / "interpolation.json").read_text()) == measured
+    assert measured["frames"] == 9 and measured["per_seed"]["1"]["clips"] == 19  # 18 seen prompts and held out
+    for task in ("frame_interpolation", "frame_prediction"):
+        for key in ("between/seen_moves", "motion_acc/seen_all"):
+            assert 0 <= measured["summary"][f"{task}/{key}"]["mean"] <= 1
