@@ -227,3 +227,17 @@ def test_a_folder_of_clips_too_small_for_the_data_sets_discs_names_the_protocol_
     with pytest.raises(ValueError, match=r"videos= holds 32x32 clips of 10 frames.*protocol\.dataset\.radius=.*"
                                          r"\+protocol\.dataset\.<key>"):
         evaluate(cfg)
+
+
+def test_a_fixed_frame_protocol_gives_its_metrics_the_frames_it_scores():
+    from t2vlab.data.circles import CirclesSettings
+    from t2vlab.evaluation.protocols.circles_protocol import CirclesProtocol
+
+    protocol = CirclesProtocol(num_frames=16, metrics={})
+    protocol._setup(CirclesSettings(num_frames=10, num_videos=8), ["circle moving left"], ["circle moving up-right"])
+    # the classifier and the scorer's limits are built for 16-frame clips, not the run's 10
+    assert protocol.num_frames == 16 and protocol.load_context()["settings"].num_frames == 16
+    assert protocol.reference(["circle moving left"], 16).shape[1] == 16
+    same = CirclesProtocol(metrics={})
+    same._setup(CirclesSettings(num_frames=10, num_videos=8), ["circle moving left"], [])
+    assert same.num_frames == 10 and same.load_context()["settings"].num_frames == 10

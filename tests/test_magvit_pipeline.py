@@ -58,6 +58,8 @@ def test_transformer_trains_on_cached_tokens_and_generates(tokenizer_run, tmp_pa
     assert 0 <= metrics["motion_acc/seen_all"] <= 1
     assert 0 <= metrics["frame_prediction/motion_acc/seen_all"] <= 1  # the experiment's frame-prediction variant
     assert 0 <= metrics["frame_prediction/motion_acc_predicted/seen_all"] <= 1  # its generated frames alone
+    assert 0 <= metrics["frame_interpolation/motion_acc/seen_all"] <= 1  # and the interpolation variant
+    assert "frame_interpolation/motion_acc_predicted/seen_all" not in metrics  # its given frames are first and last
     assert not any(k.startswith("motion_acc_predicted/") for k in metrics)  # text-to-video is given no frame
     only_motion = [f"~protocol.metrics.{k}" for k in ("fvd", "classifier", "ssim", "psnr", "lpips", "fid", "clipsim")]
     report = evaluate(compose_cfg("evaluate", [f"run_dir={tmp_path / 'run'}", "clips_per_prompt=1",

@@ -4,7 +4,7 @@ and domain Fréchet distance, FVD and the image metrics."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -56,8 +56,10 @@ class CirclesProtocol(Protocol):
     def _setup(self, settings: CirclesSettings, train_prompts: list[str], heldout_prompts: list[str]) -> None:
         for p in [*train_prompts, *heldout_prompts]:
             motion_of(p)  # an unknown prompt is refused here, before any work
-        self.dataset, self.train_prompts, self.heldout_prompts = settings, train_prompts, heldout_prompts
         self.num_frames = self.fixed_frames or settings.num_frames
+        if settings.num_frames != self.num_frames:  # the scorer's limits and the classifier at the frames scored
+            settings = replace(settings, num_frames=self.num_frames)
+        self.dataset, self.train_prompts, self.heldout_prompts = settings, train_prompts, heldout_prompts
 
     def load_context(self) -> dict:
         return {"settings": self.dataset}  # the classifier learns from clips of this dataset setting
