@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import platform
 import time
 from collections import defaultdict
@@ -34,6 +35,7 @@ from t2vlab.evaluation.sampling import sample
 from t2vlab.runtime.atomic import atomic_path
 from t2vlab.runtime.hardware import inference_autocast
 
+log = logging.getLogger(__name__)
 FAMILIES = ("gan", "splitter", "magvit")
 GROUPS = {"straight moves": tuple(MOVE_DIRECTIONS), "rotations": ("rotate-cw", "rotate-ccw"),
           "bounces": ("bounce-vertical", "bounce-horizontal"), "zigzags": ("zigzag-vertical", "zigzag-horizontal"),
@@ -232,7 +234,12 @@ def run_benchmark(cfg: DictConfig, load_run) -> dict:
         raise ValueError(f"benchmark={list(targets)} holds no run folders (a folder with .hydra/config.yaml); "
                          "allowed: run folders, sweep folders or globs of them")
     seeds = list(cfg.seeds) if cfg.seeds is not None else [0, 1, 2]
-    scored = [score_run(r, cfg.protocol, seeds, load_run) for r in runs]
+    scored = []
+    for i, run in enumerate(runs, 1):
+        start = time.perf_counter()
+        log.info("scoring run %d of %d: %s (generation seeds %s)", i, len(runs), run, seeds)
+        scored.append(score_run(run, cfg.protocol, seeds, load_run))
+        log.info("run %d of %d scored in %.0f s", i, len(runs), time.perf_counter() - start)
     first = scored[0]
     _, _, _, datamodule, _ = load_run(first["run"], None)
     prompts = list(dict.fromkeys([*datamodule.prompts, *datamodule.holdout_prompts]))
