@@ -123,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         time.sleep(0.2)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-        time.sleep(0.3)
+        time.sleep(2.0)  # the rest comes late enough that a loaded machine's main thread has raised by then
         self.wfile.write(GIF_A[20:])
 
 
