@@ -123,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         time.sleep(0.2)
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-        time.sleep(2.0)  # the rest comes late enough that a loaded machine's main thread has raised by then
+        time.sleep(0.3)
         self.wfile.write(GIF_A[20:])
 
 
@@ -222,7 +222,16 @@ def test_transient_errors_are_retried_with_exponential_backoff(server, tmp_path)
     assert not (tmp_path / gif_name(given_up)).exists()
 
 
-def test_ctrl_c_mid_download_leaves_no_partial_file_and_starts_nothing_new(server, tmp_path):
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt, whatever an earlier test in this worker left installed (Lightning ignores
+    SIGINT while a fit it interrupted shuts down)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_mid_download_leaves_no_partial_file_and_starts_nothing_new(server, tmp_path, default_sigint):
     base, counts = server
     (tmp_path / FAILED_TSV).write_text("old\tkept\n")
     interrupted, queued = f"{base}/interrupt/i.gif", f"{base}/good/a/queued.gif"
