@@ -3,7 +3,7 @@ generated middle move from the given first frame to the given last one?
 
     .venv/bin/python scripts/magvit_interpolation.py <run folder> [--seeds 1 2 3] [--clips 16]
 
-For each seed, --clips real clips per prompt (of the run's frame count, 16 for the circles experiments) (the data
+For each seed, --clips real clips per prompt (the run's frame count, 16 for the circles experiments; the data
 set's prompts and the held-out one, rendered with a seed the training set never used) go through `predict` twice:
 frame_interpolation (first and last frame given) and frame_prediction (first frame given; its last frame is then
 replaced by the real one, so that both tasks are judged by the same rule). Reported per task, mean ± std over seeds:
@@ -28,7 +28,7 @@ from t2vlab.data.circles import DEFAULT_HOLDOUT, MOVE_DIRECTIONS, motion_of
 from t2vlab.evaluation.circles_scoring import circles_settings
 from t2vlab.evaluation.metrics.circle_verdicts import CircleLimits
 from t2vlab.evaluation.metrics.interpolation_path import interpolation_path
-from t2vlab.evaluation.metrics.motion_accuracy import clip_verdicts
+from t2vlab.evaluation.metrics.motion_accuracy import motion_accuracy, summarize
 from t2vlab.evaluation.reconstruction import heldout_clips
 from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.evaluate import load_run
@@ -40,33 +40,22 @@ def measure(model, settings, prompts: list[str], heldout: list[str], clips: int,
     """One seed: both tasks on the same real clips -> {task: {metric: value}}."""
     limits = CircleLimits.from_settings(settings)
     real, texts = heldout_clips(settings, clips * len(prompts), settings.seed + 7919 * (seed + 1), prompts)
+    moves = np.array([motion_of(p) in MOVE_DIRECTIONS for p in texts])
+    seen = np.array([p not in heldout for p in texts])
     out = {}
     for task in TASKS:
-        parts = [model.predict(real[i : i + batch], task, texts[i : i + batch], seed + i).cpu()
-                 for i in range(0, len(real), batch)]
-        videos = torch.cat(parts)
+        videos = torch.cat([model.predict(real[i : i + batch], task, texts[i : i + batch], seed + i).cpu()
+                            for i in range(0, len(real), batch)])
         videos[:, -1] = real[:, -1]  # prediction never saw it; interpolation returns it as given
         paths = [interpolation_path(p, v, limits) for v, p in zip(videos, texts, strict=True)]
-        verdicts = clip_verdicts(videos, texts, settings)
-
-        def share(chosen, values):
-            picked = [v for v, c in zip(values, chosen, strict=True) if c]
-            return float(np.mean(picked)) if picked else None
-
-        moves = [motion_of(p) in MOVE_DIRECTIONS for p in texts]
-        seen = [p not in heldout for p in texts]
+        between = np.array([bool(p.lies_between) for p in paths])
         gaps = [p.end_gap for p in paths if not np.isnan(p.end_gap)]
         out[task] = {
-            "between/seen_moves": share([m and s for m, s in zip(moves, seen, strict=True)],
-                                        [bool(p.lies_between) for p in paths]),
-            "between/heldout": share([m and not s for m, s in zip(moves, seen, strict=True)],
-                                     [bool(p.lies_between) for p in paths]),
+            "between/seen_moves": float(between[moves & seen].mean()) if (moves & seen).any() else None,
+            "between/heldout": float(between[moves & ~seen].mean()) if (moves & ~seen).any() else None,
             "end_gap_px/median": float(np.median(gaps)) if gaps else None,  # None: no clip has both discs
             "end_gap_px/no_blob": len(paths) - len(gaps),
-            "motion_acc/seen_moves": share([m and s for m, s in zip(moves, seen, strict=True)],
-                                           [v == "" for v in verdicts]),
-            "motion_acc/seen_all": share(seen, [v == "" for v in verdicts]),
-            "motion_acc/heldout": share([not s for s in seen], [v == "" for v in verdicts]),
+            **summarize(motion_accuracy(videos, texts, settings), settings.prompts),  # motion_acc/<group>
         }
     out["clips"] = len(real)
     return out
