@@ -38,7 +38,9 @@ def test_mp4_and_gif_decode_to_their_frames_and_rate(tmp_path):
         assert head.shape == (5, 48, 64, 3) and (head == decode_video(path).frames[:5]).all()
 
 
-@pytest.mark.parametrize("damage,reason", [(damage_middle, "damaged: decoded"), (cut_in_half, "undecodable"),
+# damaged in the middle: "undecodable" too when ffmpeg stops before imageio-ffmpeg has read its header (timing)
+@pytest.mark.parametrize("damage,reason", [(damage_middle, "damaged: decoded|undecodable"),
+                                           (cut_in_half, "undecodable"),
                                            (lambda p: p.write_bytes(b"<html>" * 50), "undecodable"),
                                            (lambda p: p.write_bytes(b""), "empty file"),
                                            (lambda p: p.unlink(), "missing file")])
@@ -110,7 +112,10 @@ def test_cache_skips_bad_files_with_reasons_and_a_second_build_is_a_hit(tmp_path
     first = cache.build(progress=False)
     assert first["clips"] == 4 and first["decoded_files"] == 6
     report = json.loads((cache.folder / "report.json").read_text())
-    assert report["by_reason"] == {"damaged": 1, "missing file": 1}
+    # the file damaged a third in is "damaged" (ffmpeg stopped part way) or "undecodable" (ffmpeg stopped before
+    # imageio-ffmpeg had read its stream header, which depends on timing): both skip it with a reason
+    reasons = report["by_reason"]
+    assert reasons.pop("missing file") == 1 and reasons in ({"damaged": 1}, {"undecodable": 1})
     assert {f["id"] for f in report["files"]} == {"v1", "gone"}
     clip = cache.clip(0)
     assert clip.shape == (8, 32, 32, 3) and str(clip.dtype) == "torch.uint8"
