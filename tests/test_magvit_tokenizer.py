@@ -99,6 +99,26 @@ def test_other_quantizers_round_trip(kind, extra):
     assert torch.equal(again.long(), ids)
 
 
+@pytest.mark.parametrize("temperature, gamma", [(0.01, 1.0), (1.0, 1.0), (0.1, 0.0), (0.5, 3.0)])
+def test_lfq_entropy_term_against_its_formula(temperature, gamma):
+    """Code probabilities p_i(c) = softmax_c(2 z_i.c / T) over every code c in {-1, 1}^d; the term is
+    entropy_weight x (mean_i H(p_i) - gamma H(mean_i p_i)), plus commitment_weight x mean (z - sign z)^2."""
+    tok = _tokenizer(latent_dim=4, codebook_size=16, entropy_weight=0.3, commitment_weight=0.2,
+                     entropy_temperature=temperature, diversity_gamma=gamma).train()
+    z = torch.randn(2, 4, 2, 3, 3) * 0.3
+    _, _, aux = tok.quantize(z)
+    codes = torch.tensor([[1.0 if (c >> (3 - b)) & 1 else -1.0 for b in range(4)] for c in range(16)])
+    flat = z.movedim(1, -1).reshape(-1, 4).double()
+    p = (2 * flat @ codes.double().T / temperature).softmax(-1)
+    H = lambda q: -(q * q.clamp_min(1e-5).log()).sum(-1)  # noqa: E731  (the library clamps inside the log)
+    per_sample, codebook = H(p).mean(), H(p.mean(0))
+    commitment = (flat - flat.sign()).square().mean()
+    torch.testing.assert_close(aux["per_sample_entropy"].double(), per_sample, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(aux["codebook_entropy"].double(), codebook, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(aux["aux"].double(), 0.3 * (per_sample - gamma * codebook) + 0.2 * commitment,
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_bad_settings_name_the_key():
     with pytest.raises(ValueError, match="codebook_size=100 .* 2\\^latent_dim = 64"):
         VideoTokenizer(latent_dim=6, codebook_size=100)
@@ -108,6 +128,10 @@ def test_bad_settings_name_the_key():
         VideoTokenizer(quantizer="pq")
     with pytest.raises(ValueError, match="multipliers"):
         VideoTokenizer(multipliers=(1, 2))
+    with pytest.raises(ValueError, match="entropy_temperature=0 is invalid; allowed: > 0"):
+        VideoTokenizer(entropy_temperature=0)
+    with pytest.raises(ValueError, match="diversity_gamma=-1 is invalid; allowed: >= 0"):
+        VideoTokenizer(diversity_gamma=-1)
 
 
 def test_codebook_usage():

@@ -138,13 +138,13 @@ class Decoder(nn.Module):
 
 
 def build_quantizer(kind: str, latent_dim: int, codebook_size: int, entropy_weight: float, commitment_weight: float,
-                    fsq_levels: list[int] | None) -> nn.Module:
+                    fsq_levels: list[int] | None, diversity_gamma: float = 1.0) -> nn.Module:
     if kind == "lfq":
         if codebook_size != 2**latent_dim:
             raise ValueError(f"model.tokenizer.codebook_size={codebook_size} is invalid for LFQ with latent_dim="
                              f"{latent_dim}; allowed: 2^latent_dim = {2**latent_dim}")
         return LFQ(dim=latent_dim, codebook_size=codebook_size, entropy_loss_weight=entropy_weight,
-                   commitment_loss_weight=commitment_weight)
+                   commitment_loss_weight=commitment_weight, diversity_gamma=diversity_gamma)
     if kind == "fsq":
         levels = list(fsq_levels or [])
         if len(levels) != latent_dim or math.prod(levels) != codebook_size:
@@ -163,7 +163,8 @@ class VideoTokenizer(nn.Module):
 
     def __init__(self, channels: int = 32, multipliers: tuple[int, ...] = (1, 2, 4, 4), patch: int = 2,
                  latent_dim: int = 10, codebook_size: int = 1024, quantizer: str = "lfq", entropy_weight: float = 0.1,
-                 commitment_weight: float = 0.25, fsq_levels: list[int] | None = None, blocks: int = 1) -> None:
+                 commitment_weight: float = 0.25, fsq_levels: list[int] | None = None, blocks: int = 1,
+                 diversity_gamma: float = 1.0, entropy_temperature: float = 0.01) -> None:
         super().__init__()
         multipliers = list(multipliers)
         checks = [("channels", channels >= 8, ">= 8"), ("blocks", blocks >= 1, ">= 1"), ("patch", patch >= 1, ">= 1"),
@@ -171,17 +172,20 @@ class VideoTokenizer(nn.Module):
                   ("multipliers", len(multipliers) >= 3 and min(multipliers) >= 1,
                    "at least 3 positive entries (a stride-2 stage between entries; the last two also halve time)"),
                   ("entropy_weight", entropy_weight >= 0, ">= 0"),
-                  ("commitment_weight", commitment_weight >= 0, ">= 0")]
+                  ("commitment_weight", commitment_weight >= 0, ">= 0"),
+                  ("diversity_gamma", diversity_gamma >= 0, ">= 0"),
+                  ("entropy_temperature", entropy_temperature > 0, "> 0")]
         for key, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"model.tokenizer.{key}={locals()[key]} is invalid; allowed: {allowed}")
         self.latent_dim, self.codebook_size, self.kind = latent_dim, codebook_size, quantizer
+        self.entropy_temperature = entropy_temperature
         widths = [channels * m for m in multipliers]
         self.spatial_factor = patch * 2 ** (len(widths) - 1)
         self.encoder = Encoder(widths, latent_dim, blocks, patch)
         self.decoder = Decoder(widths, latent_dim, blocks, patch)
         self.quantizer = build_quantizer(quantizer, latent_dim, codebook_size, entropy_weight, commitment_weight,
-                                         fsq_levels)
+                                         fsq_levels, diversity_gamma)
 
     # ------------------------------------------------------------------ shapes
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -215,9 +219,11 @@ class VideoTokenizer(nn.Module):
             z = z.float()
             zero = z.new_zeros(())
             if self.kind == "lfq":
-                (q, ids, aux), parts = self.quantizer(z, return_loss_breakdown=True)
+                (q, ids, aux), parts = self.quantizer(z, inv_temperature=1 / self.entropy_temperature,
+                                                      return_loss_breakdown=True)
                 return q, ids, {"aux": aux, "entropy": parts.per_sample_entropy - parts.batch_entropy,
-                                "commitment": parts.commitment}
+                                "per_sample_entropy": parts.per_sample_entropy,
+                                "codebook_entropy": parts.batch_entropy, "commitment": parts.commitment}
             if self.kind == "fsq":
                 q, ids = self.quantizer(z)
                 return q, ids, {"aux": zero}
