@@ -10,7 +10,6 @@ import hydra
 from omegaconf import DictConfig
 
 from t2vlab.runtime.resolvers import register_resolvers
-from t2vlab.tasks.evaluate import evaluate
 from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.run import run_task
 
@@ -19,6 +18,8 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    from t2vlab.tasks.evaluate import evaluate  # seconds of imports: after the option check
+
     run_task(evaluate, cfg)
 
 

@@ -12,13 +12,14 @@ from omegaconf import DictConfig
 from t2vlab.runtime.resolvers import register_resolvers
 from t2vlab.tasks.group_options import refuse_unknown_options
 from t2vlab.tasks.run import run_task
-from t2vlab.tasks.train import optimized_value, train
 
 register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from t2vlab.tasks.train import optimized_value, train  # seconds of imports: after the option check
+
     metrics = run_task(train, cfg)
     if not metrics:
         return None
