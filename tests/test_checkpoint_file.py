@@ -3,8 +3,6 @@ damage through load_checkpoint, and every entry point path that loads a checkpoi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import subprocess_env
+from entry_points import run_script
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -112,9 +111,8 @@ def _entry_point(tmp_path: Path, script: str, *args: str) -> tuple[str, Path]:
     but its config and log, and started no W&B run. Returns the last line of stderr and the run folder."""
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.ckpt")}
     run_dir = tmp_path / "refused"
-    result = subprocess.run([sys.executable, str(ROOT / script), *args, f"hydra.run.dir={run_dir}"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120,
-                            env=subprocess_env(HYDRA_FULL_ERROR="0", WANDB_MODE="offline"))
+    result = run_script([ROOT / script, *args, f"hydra.run.dir={run_dir}"], cwd=tmp_path, timeout=120,
+                        env=subprocess_env(HYDRA_FULL_ERROR="0", WANDB_MODE="offline"))
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     written = {p.relative_to(run_dir).parts[0] for p in run_dir.rglob("*") if p.is_file()}

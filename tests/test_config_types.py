@@ -1,11 +1,10 @@
 """The config check every entry point runs first: keys a class does not take and values of the wrong type or
 out of range are refused naming the key, before anything is written."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from entry_points import run_script
 from hydra import compose, initialize_config_dir
 
 from t2vlab.runtime.resolvers import register_resolvers
@@ -86,11 +85,9 @@ def test_describe_reads_like_the_allowed_values():
 ])
 def test_entry_point_refuses_before_writing_anything(tmp_path, script, args, key):
     run_dir = tmp_path / "run"
-    result = subprocess.run([sys.executable, str(ROOT / script), *args, "logger=none", f"hydra.run.dir={run_dir}"]
-                            if script == "train.py" else
-                            [sys.executable, str(ROOT / script), *args, f"hydra.run.dir={run_dir}"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"})
+    logger = ["logger=none"] if script == "train.py" else []
+    result = run_script([ROOT / script, *args, *logger, f"hydra.run.dir={run_dir}"], cwd=tmp_path, timeout=120,
+                        env={"PATH": "/usr/bin:/bin", "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"})
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {key}"), last

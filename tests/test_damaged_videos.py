@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import subprocess_env
+from entry_points import run_script
 
 from t2vlab.data.circles import CirclesSettings, generate
 from t2vlab.data.video_decode import DamagedVideo
@@ -82,9 +82,8 @@ def test_a_gif_cut_at_a_frame_boundary_decodes_short_without_error(tmp_path):
 
 def _evaluate(tmp_path: Path, folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / "eval"
-    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"videos={folder}", *QUICK,
-                             f"hydra.run.dir={out}"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            env=subprocess_env(HYDRA_FULL_ERROR="0", COLUMNS="200"))
+    result = run_script([ROOT / "evaluate.py", f"videos={folder}", *QUICK, f"hydra.run.dir={out}"], cwd=tmp_path,
+                        timeout=120, env=subprocess_env(HYDRA_FULL_ERROR="0", COLUMNS="200"))
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return result, out
 

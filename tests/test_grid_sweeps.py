@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import subprocess_env
+from entry_points import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["debug=fast", "print_config=false", "trainer.max_steps=2", "evaluation.clips_per_prompt=1",
@@ -18,9 +18,8 @@ TINY = ["debug=fast", "print_config=false", "trainer.max_steps=2", "evaluation.c
 
 def sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = subprocess_env(T2VLAB_ROOT=str(tmp_path), PYTHONPATH=str(ROOT / "tests"))
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *TINY, *overrides,
-                           f"hydra.sweep.dir={tmp_path / 'sweep'}", f"hydra.searchpath=[file://{ROOT / 'tests/conf'}]"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return run_script([ROOT / "train.py", "-m", *TINY, *overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                       f"hydra.searchpath=[file://{ROOT / 'tests/conf'}]"], cwd=tmp_path, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")

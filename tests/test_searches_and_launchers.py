@@ -9,17 +9,22 @@ from pathlib import Path
 import optuna
 import yaml
 from conftest import subprocess_env
+from entry_points import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["debug=fast", "logger=none", "print_config=false", "callbacks.video_sampler=null",
         "evaluation.clips_per_prompt=1"]
 
 
-def multirun(tmp_path: Path, *overrides: str, sweep: str = "sweep") -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "-m", *TINY, *overrides, f"hydra.sweep.dir={tmp_path / sweep}",
-         f"hydra.searchpath=[file://{ROOT / 'tests/conf'}]"],
-        cwd=tmp_path, env=subprocess_env(T2VLAB_ROOT=str(tmp_path)), capture_output=True, text=True, timeout=600)
+def multirun(tmp_path: Path, *overrides: str, sweep: str = "sweep", forked: bool = True) -> subprocess.CompletedProcess:
+    """train.py -m, forked from a process that has done the imports (tests/entry_points.py) or, forked=False, a
+    new python process."""
+    argv = [ROOT / "train.py", "-m", *TINY, *overrides, f"hydra.sweep.dir={tmp_path / sweep}",
+            f"hydra.searchpath=[file://{ROOT / 'tests/conf'}]"]
+    env = subprocess_env(T2VLAB_ROOT=str(tmp_path))
+    result = run_script(argv, cwd=tmp_path, env=env, timeout=600) if forked else \
+        subprocess.run([sys.executable, *map(str, argv)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -53,5 +58,6 @@ def test_submitit_local_launcher_runs_each_job(tmp_path):
 
 
 def test_local_parallel_launcher_runs_each_job(tmp_path):
-    multirun(tmp_path, "launcher=local_parallel", "seed=0,1")
+    # a new process: forked from the forkserver, the sweep sat minutes waiting for joblib's (loky) workers
+    multirun(tmp_path, "launcher=local_parallel", "seed=0,1", forked=False)
     assert len(list((tmp_path / "sweep").glob("*/metrics.json"))) == 2
