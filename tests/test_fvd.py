@@ -51,9 +51,11 @@ def test_port_matches_the_jax_reference_logits(fvd):
 
 
 def test_zeros_vs_ones_reproduces_the_published_151_39(fvd):
-    result = fvd(torch.zeros(8, 30, 3, 64, 64), torch.ones(8, 30, 3, 64, 64))
+    # every clip of a side is the same, so the value does not depend on how many (the covariances are 0): two
+    # a side instead of the published eight, a quarter of the I3D work
+    result = fvd(torch.zeros(2, 30, 3, 64, 64), torch.ones(2, 30, 3, 64, 64))
     assert result.value == pytest.approx(151.39, rel=0.01)
-    assert result.n == 8 and result.settings["n_real"] == 8 and result.settings["frames"] == 30
+    assert result.n == 2 and result.settings["n_real"] == 2 and result.settings["frames"] == 30
     ref = np.load(FIXTURE)
     jax_value = np.square(ref["logits_black30"].astype(np.float64) - ref["logits_white30"]).sum()
     assert result.value == pytest.approx(jax_value, rel=1e-4)
