@@ -160,6 +160,21 @@ def test_training_windows_are_any_length_and_contiguous():
         module(0)
 
 
+def test_auxiliary_terms_start_and_ramp_as_configured():
+    from t2vlab.lit.magvit_tokenizer import TokenizerModule
+    from t2vlab.models.magvit.losses import TokenizerLoss
+
+    def scales(**kw):
+        module = TokenizerModule(_tokenizer(), TokenizerLoss(), vocab=["circle"], **kw)
+        return [module.aux_scale(step) for step in range(8)]
+
+    assert scales() == [1.0] * 8
+    assert scales(aux_start=3) == [0, 0, 0, 1, 1, 1, 1, 1]
+    assert scales(aux_start=2, aux_ramp=4) == [0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    with pytest.raises(ValueError, match="aux_ramp=-1 is invalid; allowed: >= 0"):
+        scales(aux_ramp=-1)
+
+
 def test_perceptual_term_is_lpips_on_frames_with_gradients(alexnet_file):
     from t2vlab.models.magvit.losses import TokenizerLoss
 

@@ -27,11 +27,12 @@ class TokenizerModule(FamilyModule):
                  lr: float = 1e-3, lr_d: float = 2e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, warmup_steps: int = 100, min_lr_ratio: float = 0.02,
                  train_frames: int | None = None, eval_clips: int = 200, eval_seed: int = 1000003,
-                 eval_fvd: bool = False) -> None:
+                 eval_fvd: bool = False, aux_start: int = 0, aux_ramp: int = 0) -> None:
         super().__init__()
         checks = [("lr", lr > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"), ("weight_decay", weight_decay >= 0, ">= 0"),
                   ("warmup_steps", warmup_steps >= 0, ">= 0"), ("min_lr_ratio", 0 <= min_lr_ratio <= 1, "[0, 1]"),
-                  ("eval_clips", eval_clips >= 1, ">= 1"),
+                  ("eval_clips", eval_clips >= 1, ">= 1"), ("aux_start", aux_start >= 0, ">= 0"),
+                  ("aux_ramp", aux_ramp >= 0, ">= 0"),
                   ("train_frames", train_frames is None or train_frames >= 1, "null (whole clips) or >= 1 frames")]
         self.check_arguments(checks, locals())
         self.check_loss(loss, "loss=magvit_tokenizer")
@@ -67,7 +68,7 @@ class TokenizerModule(FamilyModule):
         video = self._window(batch["video"])
         recon, ids, aux = self.tokenizer(video)
         parts = self.loss.reconstruction(recon, video)
-        loss = parts["recon"] + aux["aux"]
+        loss = parts["recon"] + self.aux_scale(self.global_step) * aux["aux"]
         if self.loss.perceptual_weight > 0:
             parts["perceptual"] = self.loss.perceptual(recon, video)
             loss = loss + self.loss.perceptual_weight * parts["perceptual"]
@@ -89,6 +90,14 @@ class TokenizerModule(FamilyModule):
                            "train/psnr": -10 * torch.log10(mse),
                            **({"train/perceptual": parts["perceptual"].detach()} if "perceptual" in parts else {}),
                            **{f"train/{k}": v.detach() for k, v in aux.items()}}, prog_bar=True)
+
+    def aux_scale(self, step: int) -> float:
+        """The factor on the quantizer's auxiliary terms (LFQ's entropy and commitment) at a step: 0 before
+        `aux_start`, then rising linearly to 1 over `aux_ramp` steps (1 from the start by default)."""
+        h = self.hparams
+        if step < h.aux_start:
+            return 0.0
+        return 1.0 if h.aux_ramp == 0 else min(1.0, (step - h.aux_start + 1) / h.aux_ramp)
 
     def _window(self, video: torch.Tensor) -> torch.Tensor:
         """train_frames: a random window of each batch. The tokenizer is causal and convolutional in time, so
