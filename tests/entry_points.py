@@ -58,15 +58,19 @@ def _main(argv: list[str], cwd: str, env: dict[str, str], out: str, err: str) ->
         sys.stderr.flush()
 
 
+def _start(argv: list, cwd: Path, env: dict[str, str], out: str, err: str) -> multiprocessing.Process:
+    child = _forkserver().Process(target=_main, args=([str(a) for a in argv], str(cwd), dict(env), out, err))
+    child.start()
+    return child
+
+
 def run_script(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     """Like subprocess.run([sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True)."""
     with tempfile.TemporaryDirectory() as tmp:
         out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
         out.touch()
         err.touch()
-        child = _forkserver().Process(target=_main, args=([str(a) for a in argv], str(cwd), dict(env), str(out),
-                                                          str(err)))
-        child.start()
+        child = _start(argv, cwd, env, str(out), str(err))
         child.join(timeout)
         if child.exitcode is None:
             child.kill()
@@ -79,7 +83,4 @@ def run_script(argv: list[str], cwd: Path, env: dict[str, str], timeout: float =
 def start_script(argv: list[str], cwd: Path, env: dict[str, str]) -> multiprocessing.Process:
     """Like subprocess.Popen([sys.executable, *argv], cwd=cwd, env=env) with its output discarded: the process,
     running (its pid, exitcode None until it ends)."""
-    child = _forkserver().Process(target=_main, args=([str(a) for a in argv], str(cwd), dict(env), os.devnull,
-                                                      os.devnull))
-    child.start()
-    return child
+    return _start(argv, cwd, env, os.devnull, os.devnull)
