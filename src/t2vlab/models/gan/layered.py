@@ -46,7 +46,7 @@ class LayeredVideoGenerator(nn.Module):
         for key, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"model.generator.{key}={locals()[key]!r} is invalid; allowed: {allowed}")
-        self.image_size, self.noise_dim, self.k, self.bg_size = image_size, noise_dim, oscillators, background_size
+        self.image_size, self.noise_dim, self.bg_size = image_size, noise_dim, background_size
         self.text = MeanWordEmbedding(vocab_size, text_dim, text_pooling)
         self.clip = nn.Sequential(nn.Linear(noise_dim + text_dim, hidden), nn.LeakyReLU(0.2, True),
                                   nn.Linear(hidden, hidden), nn.LeakyReLU(0.2, True))
@@ -110,8 +110,7 @@ class LayeredVideoGenerator(nn.Module):
         window = ((1 - grid.float().norm(dim=-1)) / 0.2).clamp(0, 1).unsqueeze(1).to(layer.dtype)
         alpha = torch.sigmoid(layer[:, 3:]) * window
         bg = self.background(h).view(B, 3, self.bg_size, self.bg_size)
-        bg = F.interpolate(bg, size=(S, S), mode="bilinear", align_corners=False).repeat_interleave(T, dim=0)
-        video = alpha * layer[:, :3] + (1 - alpha) * bg
-        if not self.training:
-            video = video.clamp(-1, 1)
-        return video.view(B, T, 3, S, S)
+        bg = F.interpolate(bg, size=(S, S), mode="bilinear", align_corners=False).unsqueeze(1)  # one per clip
+        alpha, sprite = alpha.view(B, T, 1, S, S), layer[:, :3].view(B, T, 3, S, S)
+        video = alpha * sprite + (1 - alpha) * bg
+        return video if self.training else video.clamp(-1, 1)
