@@ -17,8 +17,8 @@ generator left the sprite's square box visible as a faint tinted halo.
 
 The inductive bias is LR-GAN's (Yang et al. 2017: background, foreground appearance and mask, and an affine
 transform, composed) with StyleGAN-V's idea of motion as per-clip phases and frequencies of sinusoids (Skorokhodov et
-al. 2022). It assumes one moving object whose shape changes only by scale: right for circles, a limitation on real
-video, where `model=video_gan` makes no such assumption.
+al. 2022); it borrows those ideas and implements neither paper. It assumes one moving object whose shape changes
+only by scale: right for circles, a limitation on real video, where `model=video_gan` makes no such assumption.
 """
 
 from __future__ import annotations
