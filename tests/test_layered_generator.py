@@ -53,6 +53,42 @@ def test_features_and_trajectory_against_their_formulas():
             assert torch.isclose(s[b, t], F.softplus(out[2]) + MIN_HALF_WIDTH, atol=1e-5)
 
 
+def test_linear_size_path_and_keep_in_frame_against_their_formulas():
+    """size_path=linear: s = softplus(a(h) + b(h) t / 10) + MIN_HALF_WIDTH, whatever the oscillators do;
+    keep_in_frame=m: (x, y) = m tanh of what the free path gives."""
+    torch.manual_seed(0)
+    free, bounded = small(size_path="linear"), small(size_path="linear", keep_in_frame=0.8)
+    for p in free.parameters():
+        p.data.normal_(0, 0.3)
+    bounded.load_state_dict(free.state_dict())
+    h = torch.randn(2, 16)
+    x, y, s = free.trajectory(h, 6)
+    bx, by, bs = bounded.trajectory(h, 6)
+    for b in range(2):
+        a, rate = free.size.weight @ h[b] + free.size.bias
+        for t in range(6):
+            assert torch.isclose(s[b, t], F.softplus(a + rate * t / 10) + MIN_HALF_WIDTH, atol=1e-6)
+    assert free.readout.out_features == 2 * 8 and free.residual[-1].out_features == 2  # x and y only
+    torch.testing.assert_close((bx, by, bs), (0.8 * x.tanh(), 0.8 * y.tanh(), s))
+    assert x.abs().max() > 0.8 > bx.abs().max()
+
+
+def test_alpha_floor_keeps_the_sprite_visible():
+    """alpha = (floor + (1 - floor) sigmoid(logit)) x window: a sprite whose logit says transparent still covers
+    `floor` of the background inside the window."""
+    g = small(image_size=64, oscillators=1, alpha_floor=0.5).eval()
+    for p in g.parameters():
+        p.data.zero_()
+    with torch.no_grad():
+        g.to_rgba.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, -30.0]))  # black, and transparent by its logit
+        g.background.bias.fill_(1.0)  # white
+    frame = g(torch.zeros(1, 8), torch.tensor([[1]]), torch.tensor([[True]]), num_frames=1)[0, 0]
+    assert torch.allclose(frame[:, 32, 32], torch.zeros(3), atol=1e-4)  # half black over white: grey 0
+    assert torch.allclose(frame[:, 2, 2], torch.ones(3))  # outside the window: background
+    with pytest.raises(ValueError, match="model.generator.alpha_floor=1.0 is invalid"):
+        small(alpha_floor=1.0)
+
+
 def test_an_orbit_is_exact_in_the_per_clip_readout():
     """An orbit x = a cos(w t + phi), y = a sin(w t + phi) needs one oscillator and a linear readout: set by hand."""
     g = small(oscillators=1)
@@ -89,9 +125,10 @@ def test_the_sprite_lands_where_the_trajectory_says():
 
 
 @pytest.mark.parametrize("key,value", [("oscillators", 0), ("background_size", 0), ("init_half_width", 0.0),
-                                       ("sprite_size", 12)])
+                                       ("sprite_size", 12), ("size_path", "cubic"), ("alpha_floor", -0.1),
+                                       ("keep_in_frame", 1.5)])
 def test_bad_values_are_refused_by_name(key, value):
-    with pytest.raises(ValueError, match=f"model.generator.{key}={value}"):
+    with pytest.raises(ValueError, match=f"model.generator.{key}={value!r}"):
         small(**{key: value})
 
 
