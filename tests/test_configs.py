@@ -56,7 +56,10 @@ def test_the_default_recipe_is_the_video_gan_experiment(tmp_path):
 def test_the_layered_recipe_composes_to_its_generator_loss_and_length(tmp_path):
     cfg = compose_cfg("train", ["experiment=video_gan_layered_circles"], tmp_path)
     assert cfg.model.generator._target_.endswith("layered.LayeredVideoGenerator")
-    assert cfg.loss._target_.endswith("GANR3Loss") and cfg.loss.gamma == 0.1
+    assert cfg.loss._target_.endswith("GANR3Loss") and (cfg.loss.gamma, cfg.loss.every) == (0.1, 1)
+    g = cfg.model.generator
+    assert (g.size_path, g.keep_in_frame, g.alpha_floor) == ("oscillators", None, 0.0)
+    assert (cfg.model.word_weight, cfg.model.blur_sigma, cfg.model.blur_fade) == (1.0, 0.0, 0)
     assert (cfg.trainer.max_steps, cfg.dataset.batch_size) == (2200, 16)  # 1,100 iterations: two optimiser steps each
 
 @pytest.mark.parametrize("overrides,name", [([], "video_gan-gan_hinge"),

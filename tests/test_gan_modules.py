@@ -33,3 +33,13 @@ def test_r3_gradient_penalty_matches_analytic_value():
     assert torch.isclose(penalty, torch.tensor(9.0))
     with pytest.raises(ValueError, match="gamma"):
         GANR3Loss(gamma=-1)
+
+
+def test_lazy_r3_penalty_runs_every_kth_step_with_k_times_the_weight():
+    eager, lazy = GANR3Loss(gamma=0.2), GANR3Loss(gamma=0.2, every=4)
+    assert [eager.penalty_weight(i) for i in range(3)] == pytest.approx([0.1, 0.1, 0.1])
+    weights = [lazy.penalty_weight(i) for i in range(8)]
+    assert weights == pytest.approx([0.4, 0, 0, 0, 0.4, 0, 0, 0])
+    assert sum(weights) == pytest.approx(sum(eager.penalty_weight(i) for i in range(8)))  # same average weight
+    with pytest.raises(ValueError, match="loss.every=0 is invalid; allowed: an integer >= 1"):
+        GANR3Loss(every=0)

@@ -86,3 +86,38 @@ def test_bag_of_words_marks_each_prompt_word_once():
     assert words == [{"circle", "moving", "up", "right"}, {"circle", "shrinking"}]
     logits, word_logits = module.discriminator(torch.zeros(2, 4, 3, 64, 64), ids, mask, words=True)
     assert logits.shape == (2,) and word_logits.shape == (2, n)
+
+
+def test_lazy_r3_penalises_only_every_kth_discriminator_step():
+    loss = GANR3Loss(gamma=0.1, every=2)
+    calls = []
+    penalty = loss.gradient_penalty
+    loss.gradient_penalty = lambda logits, inputs: calls.append(len(calls)) or penalty(logits, inputs)
+    module = seed_module(loss)
+    trainer = pl.Trainer(max_steps=10, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=CirclesDataModule({"num_videos": 20}, batch_size=4))
+    assert module.d_steps == 5 and len(calls) == 2 * 3  # R1 and R2 at discriminator steps 0, 2 and 4
+
+
+def test_discriminator_blur_fades_linearly_and_bad_values_are_refused():
+    module = seed_module(GANHingeLoss(), blur_sigma=4.0, blur_fade=8)
+    seen = []
+    for step in (0, 2, 4, 8, 20):
+        module.d_steps = step
+        seen.append(module.blur_now())
+    assert seen == pytest.approx([4.0, 3.0, 2.0, 0.0, 0.0])
+    assert seed_module(GANHingeLoss(), blur_sigma=4.0).blur_now() == 4.0  # no fade: the blur stays
+    with pytest.raises(ValueError, match="model.blur_sigma=-1 is invalid; allowed: >= 0"):
+        seed_module(GANHingeLoss(), blur_sigma=-1)
+
+
+def test_the_blur_clock_survives_a_checkpoint(tmp_path):
+    module = seed_module(GANHingeLoss(), blur_sigma=4.0, blur_fade=10)
+    trainer = pl.Trainer(max_steps=6, accelerator="cpu", logger=False, default_root_dir=tmp_path,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=CirclesDataModule({"num_videos": 12}, batch_size=4))
+    trainer.save_checkpoint(tmp_path / "x.ckpt")
+    resumed = seed_module(GANHingeLoss(), blur_sigma=4.0, blur_fade=10)
+    resumed.on_load_checkpoint(torch.load(tmp_path / "x.ckpt", weights_only=False))
+    assert module.d_steps == resumed.d_steps == 3 and resumed.blur_now() == pytest.approx(4.0 * 0.7)

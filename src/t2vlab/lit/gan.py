@@ -9,6 +9,10 @@ discriminator also predicts which vocabulary words a real clip's prompt contains
 pushed to make clips whose predicted words are its prompt's. Words, not whole prompts, so the signal
 composes: "up" and "right" are learned from the prompts that contain them, which is what a held-out
 "up-right" needs. It needs a discriminator with `forward(..., words=True) -> (logits, word_logits)`.
+
+`blur_sigma` > 0 blurs what the discriminator sees, real and generated alike, fading to no blur at `blur_fade`
+discriminator steps (StyleGAN3 does the same for its first images): on blurred frames a misplaced object still
+overlaps the real one, so the generator learns where it belongs before it learns its edges.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from annotated_types import Interval
 from torch import nn
 
 from t2vlab.lit.family import FamilyModule
+from t2vlab.models.gan.blur import blur_video
 from t2vlab.models.gan.losses import GANR3Loss
 from t2vlab.text.word_tokenizer import WordTokenizer
 
@@ -32,14 +37,15 @@ class GANModule(FamilyModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                  ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None, channels_last: bool = True,
-                 word_weight: float = 0.0) -> None:
+                 word_weight: float = 0.0, blur_sigma: float = 0.0, blur_fade: int = 0) -> None:
         super().__init__()
         if word_weight < 0:
             raise ValueError(f"model.word_weight={word_weight} is invalid; allowed: >= 0")
         if word_weight > 0 and not getattr(discriminator, "predicts_words", False):
             raise ValueError(f"model.word_weight={word_weight} needs a discriminator that predicts words; "
                              f"{type(discriminator).__name__} does not (allowed: 0)")
-        self.check_arguments([("lr_g", lr_g > 0, "> 0"), ("lr_d", lr_d > 0, "> 0")], locals())
+        self.check_arguments([("lr_g", lr_g > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"),
+                              ("blur_sigma", blur_sigma >= 0, ">= 0"), ("blur_fade", blur_fade >= 0, ">= 0")], locals())
         self.check_loss(loss, "loss=gan_hinge, loss=gan_bce, loss=gan_r3")
         self.save_hyperparameters(ignore=["generator", "discriminator", "loss"])
         self.automatic_optimization = False
@@ -48,12 +54,38 @@ class GANModule(FamilyModule):
         self.generator, self.discriminator, self.loss = generator, discriminator, loss
         self.tokenizer = WordTokenizer(vocab)
         self.ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
+        self.d_steps = 0  # discriminator steps taken: the clock of lazy regularisation and of the blur's fade
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["gan_d_steps"] = self.d_steps  # a resumed run goes on with the fade where it stopped
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.d_steps = checkpoint.get("gan_d_steps", 0)
 
     def configure_optimizers(self):
         betas = tuple(self.hparams.betas)
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}  # one kernel for all parameters
         return (torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas, **fused),
                 torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d, betas=betas, **fused))
+
+    def blur_now(self) -> float:
+        """The discriminator's input blur at this discriminator step: blur_sigma, falling linearly to 0 at
+        blur_fade steps (blur_fade = 0: blur_sigma throughout)."""
+        fade = self.hparams.blur_fade
+        return self.hparams.blur_sigma * (max(0.0, 1 - self.d_steps / fade) if fade else 1.0)
+
+    def _blurred(self, video: torch.Tensor, sigma: float) -> torch.Tensor:
+        """What the discriminator sees under a blur of `sigma` image pixels. The blur runs at the discriminator's
+        `render_size` where it has one (it averages frames down to that size first anyway): a depthwise
+        convolution at 64 px costs several times the discriminator step on a CPU."""
+        if sigma <= 0:
+            return video
+        size = getattr(self.discriminator, "render_size", video.shape[-1])
+        if video.shape[-1] > size:
+            factor = video.shape[-1] // size
+            video = F.avg_pool2d(video.flatten(0, 1), factor).unflatten(0, video.shape[:2])
+            sigma = sigma / factor
+        return blur_video(video, sigma)
 
     def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.tokenizer(texts)
@@ -68,7 +100,10 @@ class GANModule(FamilyModule):
         real = batch["video"] * 2 - 1  # (B,T,3,H,W) in [-1, 1]
         B, T = real.shape[:2]
         ids, mask = self._text(batch["text"])
-        penalised = isinstance(self.loss, GANR3Loss) and self.loss.gamma > 0
+        penalty = self.loss.penalty_weight(self.d_steps) if isinstance(self.loss, GANR3Loss) else 0.0
+        penalised = penalty > 0
+        sigma = self.blur_now()
+        self.d_steps += 1
 
         with torch.no_grad():  # the D step needs fakes, not the generator's graph
             fake = self.generator(self._noise(B, T), ids, mask, T)
@@ -77,10 +112,10 @@ class GANModule(FamilyModule):
         words = self.hparams.word_weight > 0
         if words:
             bag = self._bag_of_words(ids, mask)
-            d_real, w_real = self.discriminator(real, ids, mask, words=True)
+            d_real, w_real = self.discriminator(self._blurred(real, sigma), ids, mask, words=True)
         else:
-            d_real = self.discriminator(real, ids, mask)
-        d_fake = self.discriminator(fake, ids, mask)
+            d_real = self.discriminator(self._blurred(real, sigma), ids, mask)
+        d_fake = self.discriminator(self._blurred(fake, sigma), ids, mask)
         loss_d = self.loss.discriminator(d_real, d_fake)
         if words:
             word_d = F.binary_cross_entropy_with_logits(w_real.float(), bag)
@@ -89,20 +124,20 @@ class GANModule(FamilyModule):
         if penalised:
             r1 = self.loss.gradient_penalty(d_real, real)
             r2 = self.loss.gradient_penalty(d_fake, fake)
-            loss_d = loss_d + self.loss.gamma / 2 * (r1 + r2)
+            loss_d = loss_d + penalty * (r1 + r2)
             self.log_dict({"train/r1": r1.detach(), "train/r2": r2.detach()}, sync_dist=True)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
 
-        fake = self.generator(self._noise(B, T), ids, mask, T)
+        fake = self._blurred(self.generator(self._noise(B, T), ids, mask, T), sigma)
         if words:
             d_fake, w_fake = self.discriminator(fake, ids, mask, words=True)
         else:
             d_fake = self.discriminator(fake, ids, mask)
         if self.loss.relativistic:
             with torch.no_grad():
-                d_real = self.discriminator(real.detach(), ids, mask)
+                d_real = self.discriminator(self._blurred(real.detach(), sigma), ids, mask)
         loss_g = self.loss.generator(d_real.detach(), d_fake)
         if words:
             word_g = F.binary_cross_entropy_with_logits(w_fake.float(), bag)

@@ -33,15 +33,24 @@ class GANHingeLoss:
 
 
 class GANR3Loss:
-    """Relativistic pairing loss (R3GAN); the wrapper adds gamma/2 * (R1 + R2) gradient penalties."""
+    """Relativistic pairing loss (R3GAN); the wrapper adds gamma/2 * (R1 + R2) gradient penalties.
+
+    `every` = k > 1 is lazy regularisation (StyleGAN2, Karras et al. 2020): the penalties on every k-th
+    discriminator step only, weighted by k so that their average weight stays gamma/2. R3GAN itself is k = 1."""
 
     family = "gan"
     relativistic = True
 
-    def __init__(self, gamma: float = 0.1) -> None:
+    def __init__(self, gamma: float = 0.1, every: int = 1) -> None:
         if gamma < 0:
             raise ValueError(f"loss.gamma={gamma} is invalid; allowed: >= 0")
-        self.gamma = gamma
+        if every < 1:
+            raise ValueError(f"loss.every={every} is invalid; allowed: an integer >= 1")
+        self.gamma, self.every = gamma, every
+
+    def penalty_weight(self, d_step: int) -> float:
+        """The weight of R1 + R2 at discriminator step `d_step` (counted from 0): 0 when it is skipped."""
+        return self.gamma / 2 * self.every if d_step % self.every == 0 else 0.0
 
     def discriminator(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return F.softplus(fake - real).mean()
