@@ -19,7 +19,7 @@ Frame t = alpha_t * sprite_t + (1 - alpha_t) * background, where sprite_t is the
 (`grid_sample`) at centre (x_t, y_t) in [-1, 1] image coordinates and half-width s_t, and
 alpha_t = (floor + (1 - floor) sigmoid(alpha logit)) x a round window (1 up to 0.8 s_t from the centre, 0 from s_t):
 without the window the generator left the sprite's square box visible as a faint tinted halo. `alpha_floor` > 0
-keeps the sprite from fading out (a run whose alpha went to 0 never drew again: sigmoid's gradient vanishes).
+keeps the sprite from fading out, one of the ways a GAN hides an object its discriminator finds too fake.
 
 The inductive bias is LR-GAN's (Yang et al. 2017: background, foreground appearance and mask, and an affine
 transform, composed) with StyleGAN-V's idea of motion as per-clip phases and frequencies of sinusoids (Skorokhodov et
