@@ -109,12 +109,13 @@ class GANModule(FamilyModule):
             fake = self.generator(self._noise(B, T), ids, mask, T)
         if penalised:
             real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
+        real_seen = self._blurred(real, sigma)  # what the discriminator sees of the real clips, in both steps
         words = self.hparams.word_weight > 0
         if words:
             bag = self._bag_of_words(ids, mask)
-            d_real, w_real = self.discriminator(self._blurred(real, sigma), ids, mask, words=True)
+            d_real, w_real = self.discriminator(real_seen, ids, mask, words=True)
         else:
-            d_real = self.discriminator(self._blurred(real, sigma), ids, mask)
+            d_real = self.discriminator(real_seen, ids, mask)
         d_fake = self.discriminator(self._blurred(fake, sigma), ids, mask)
         loss_d = self.loss.discriminator(d_real, d_fake)
         if words:
@@ -137,7 +138,7 @@ class GANModule(FamilyModule):
             d_fake = self.discriminator(fake, ids, mask)
         if self.loss.relativistic:
             with torch.no_grad():
-                d_real = self.discriminator(self._blurred(real.detach(), sigma), ids, mask)
+                d_real = self.discriminator(real_seen.detach(), ids, mask)
         loss_g = self.loss.generator(d_real.detach(), d_fake)
         if words:
             word_g = F.binary_cross_entropy_with_logits(w_fake.float(), bag)
