@@ -13,11 +13,17 @@ composes: "up" and "right" are learned from the prompts that contain them, which
 `blur_sigma` > 0 blurs what the discriminator sees, real and generated alike, fading to no blur at `blur_fade`
 discriminator steps (StyleGAN3 does the same for its first images): on blurred frames a misplaced object still
 overlaps the real one, so the generator learns where it belongs before it learns its edges.
+
+`coverage_min` = eta > 0 adds coverage_weight x mean over clips and frames of max(0, 1 - mean(alpha) / eta) to the
+generator's loss, for a generator that returns its sprite's alpha (`model=video_gan_layered`): the minimum-area
+hinge of Bielski and Favaro (2019), per frame (`models/gan/coverage.py`). It stops the generator from hiding its
+sprite (out of the frame, faded out or shrunk to nothing).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Annotated
 
 import torch
@@ -27,6 +33,7 @@ from torch import nn
 
 from t2vlab.lit.family import FamilyModule
 from t2vlab.models.gan.blur import blur_video
+from t2vlab.models.gan.coverage import coverage_penalty
 from t2vlab.models.gan.losses import GANR3Loss
 from t2vlab.text.word_tokenizer import WordTokenizer
 
@@ -37,7 +44,8 @@ class GANModule(FamilyModule):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss, vocab: list[str],
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
                  ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None, channels_last: bool = True,
-                 word_weight: float = 0.0, blur_sigma: float = 0.0, blur_fade: int = 0) -> None:
+                 word_weight: float = 0.0, blur_sigma: float = 0.0, blur_fade: int = 0, coverage_min: float = 0.0,
+                 coverage_weight: float = 1.0) -> None:
         super().__init__()
         if word_weight < 0:
             raise ValueError(f"model.word_weight={word_weight} is invalid; allowed: >= 0")
@@ -45,7 +53,12 @@ class GANModule(FamilyModule):
             raise ValueError(f"model.word_weight={word_weight} needs a discriminator that predicts words; "
                              f"{type(discriminator).__name__} does not (allowed: 0)")
         self.check_arguments([("lr_g", lr_g > 0, "> 0"), ("lr_d", lr_d > 0, "> 0"),
-                              ("blur_sigma", blur_sigma >= 0, ">= 0"), ("blur_fade", blur_fade >= 0, ">= 0")], locals())
+                              ("blur_sigma", blur_sigma >= 0, ">= 0"), ("blur_fade", blur_fade >= 0, ">= 0"),
+                              ("coverage_min", 0 <= coverage_min <= 1, "[0, 1]"),
+                              ("coverage_weight", coverage_weight >= 0, ">= 0")], locals())
+        if coverage_min > 0 and "return_alpha" not in inspect.signature(generator.forward).parameters:
+            raise ValueError(f"model.coverage_min={coverage_min} needs a generator that returns its sprite's alpha "
+                             f"(model=video_gan_layered); {type(generator).__name__} does not (allowed: 0)")
         self.check_loss(loss, "loss=gan_hinge, loss=gan_bce, loss=gan_r3")
         self.save_hyperparameters(ignore=["generator", "discriminator", "loss"])
         self.automatic_optimization = False
@@ -131,7 +144,11 @@ class GANModule(FamilyModule):
         self.manual_backward(loss_d)
         opt_d.step()
 
-        fake = self._blurred(self.generator(self._noise(B, T), ids, mask, T), sigma)
+        covered = self.hparams.coverage_min > 0
+        fake = self.generator(self._noise(B, T), ids, mask, T, **({"return_alpha": True} if covered else {}))
+        if covered:
+            fake, alpha = fake
+        fake = self._blurred(fake, sigma)
         if words:
             d_fake, w_fake = self.discriminator(fake, ids, mask, words=True)
         else:
@@ -144,6 +161,10 @@ class GANModule(FamilyModule):
             word_g = F.binary_cross_entropy_with_logits(w_fake.float(), bag)
             loss_g = loss_g + self.hparams.word_weight * word_g
             self.log("train/word_g", word_g.detach(), sync_dist=True)
+        if covered:
+            coverage = coverage_penalty(alpha, self.hparams.coverage_min)
+            loss_g = loss_g + self.hparams.coverage_weight * coverage
+            self.log("train/coverage", coverage.detach(), sync_dist=True)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()

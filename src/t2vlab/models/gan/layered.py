@@ -20,6 +20,7 @@ Frame t = alpha_t * sprite_t + (1 - alpha_t) * background, where sprite_t is the
 alpha_t = (floor + (1 - floor) sigmoid(alpha logit)) x a round window (1 up to 0.8 s_t from the centre, 0 from s_t):
 without the window the generator left the sprite's square box visible as a faint tinted halo. `alpha_floor` > 0
 keeps the sprite from fading out, one of the ways a GAN hides an object its discriminator finds too fake.
+`return_alpha=True` hands alpha to the training loop, which can bound the sprite's area (`GANModule.coverage_min`).
 
 The inductive bias is LR-GAN's (Yang et al. 2017: background, foreground appearance and mask, and an affine
 transform, composed) with StyleGAN-V's idea of motion as per-clip phases and frequencies of sinusoids (Skorokhodov et
@@ -116,9 +117,10 @@ class LayeredVideoGenerator(nn.Module):
             x, y = self.keep_in_frame * x.tanh(), self.keep_in_frame * y.tanh()
         return x, y, F.softplus(size) + MIN_HALF_WIDTH
 
-    def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
-                num_frames: int = 10) -> torch.Tensor:
-        """noise (B, noise_dim) -> (B, T, 3, H, W), about [-1, 1]; clamped outside training."""
+    def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, num_frames: int = 10,
+                return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """noise (B, noise_dim) -> (B, T, 3, H, W), about [-1, 1]; clamped outside training. With `return_alpha`,
+        also the sprite's alpha per frame, (B, T, 1, H, W) (what `GANModule.coverage_min` bounds)."""
         B, T, S = noise.shape[0], num_frames, self.image_size
         h = self.clip(torch.cat([noise, self.text(ids, mask)], dim=1))
         x, y, s = self.trajectory(h, T)
@@ -137,4 +139,5 @@ class LayeredVideoGenerator(nn.Module):
         bg = F.interpolate(bg, size=(S, S), mode="bilinear", align_corners=False).unsqueeze(1)  # one per clip
         alpha, sprite = alpha.view(B, T, 1, S, S), layer[:, :3].view(B, T, 3, S, S)
         video = alpha * sprite + (1 - alpha) * bg
-        return video if self.training else video.clamp(-1, 1)
+        video = video if self.training else video.clamp(-1, 1)
+        return (video, alpha) if return_alpha else video
