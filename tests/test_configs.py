@@ -179,3 +179,14 @@ def test_the_best_circles_splitter_is_the_recipe_docs_splitter_measured(tmp_path
     for key in ("model", "loss", "backbone", "dataset", "trainer", "evaluation"):
         assert OmegaConf.to_container(best[key]) == OmegaConf.to_container(measured[key]), key
     assert best.experiment_name == "splitter_circles_best"
+
+
+def test_the_entropy_tokenizer_is_the_run_docs_magvit_measured(tmp_path):
+    """experiment=magvit_tokenizer_circles_8x_entropy composes to the 12,000-step run of docs/magvit.md."""
+    recipe = [f"model.tokenizer.{key}" for key in ("latent_dim=10", "codebook_size=1024", "entropy_weight=0.1",
+                                                   "commitment_weight=0.25", "entropy_temperature=0.1")]
+    named = compose_cfg("train", ["experiment=magvit_tokenizer_circles_8x_entropy"], tmp_path)
+    measured = compose_cfg("train", ["experiment=magvit_tokenizer_circles_8x", *recipe], tmp_path)
+    for key in ("model", "loss", "dataset", "trainer"):
+        assert OmegaConf.to_container(named[key]) == OmegaConf.to_container(measured[key]), key
+    assert named.trainer.max_steps == 12000 and named.model.tokenizer.multipliers == [1, 2, 4]
