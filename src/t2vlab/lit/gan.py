@@ -145,9 +145,10 @@ class GANModule(FamilyModule):
         opt_d.step()
 
         covered = self.hparams.coverage_min > 0
-        fake = self.generator(self._noise(B, T), ids, mask, T, **({"return_alpha": True} if covered else {}))
         if covered:
-            fake, alpha = fake
+            fake, alpha = self.generator(self._noise(B, T), ids, mask, T, return_alpha=True)
+        else:
+            fake = self.generator(self._noise(B, T), ids, mask, T)
         fake = self._blurred(fake, sigma)
         if words:
             d_fake, w_fake = self.discriminator(fake, ids, mask, words=True)
