@@ -8,7 +8,9 @@ the generator of gradient, which kept earlier versions from ever drawing a circl
 Discriminator: each frame and its difference to the next through a 2D encoder, temporal 1D convolutions,
 and a projection head on the text (Miyato & Koyama's projection discriminator), plus a word head that
 predicts the prompt's words (GANModule's `word_weight`; without it, whole prompts were ignored at random:
-per-prompt accuracy flipped between 0 and 1 from seed to seed).
+per-prompt accuracy flipped between 0 and 1 from seed to seed). `keypoints` = K > 0 also hands the temporal
+convolutions K keypoints per frame, (x, y) each: a 1x1 convolution of the first encoder layer's features and a
+spatial soft-argmax (`keypoints.py`), so that a trajectory's shape (an orbit, a bounce) is a few numbers per frame.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2vlab.models.gan.keypoints import SpatialSoftArgmax
 from t2vlab.text.bag_of_words import MeanWordEmbedding
 
 
@@ -103,15 +106,20 @@ class VideoDiscriminator(nn.Module):
     predicts_words = True  # forward(..., words=True) also returns per-word logits (for GANModule.word_weight)
 
     def __init__(self, vocab_size: int, image_size: int = 64, render_size: int = 32, text_dim: int = 64,
-                 base_channels: int = 32, features: int = 256, text_pooling: str = "mean") -> None:
+                 base_channels: int = 32, features: int = 256, keypoints: int = 0, text_pooling: str = "mean") -> None:
         super().__init__()
         check_render_size(render_size, image_size, "model.discriminator")
+        if keypoints < 0:
+            raise ValueError(f"model.discriminator.keypoints={keypoints} is invalid; allowed: >= 0 (0: none)")
         stages = doublings_from_4(render_size)
         self.render_size = render_size
         chans = [6] + [min(features, base_channels * 2**i) for i in range(stages)]
         self.encoder = nn.ModuleList(nn.Conv2d(a + 2, b, 4, 2, 1) for a, b in zip(chans[:-1], chans[1:], strict=True))
         self.to_feat = nn.Linear(chans[-1] * 16, features)
-        self.temporal = nn.Sequential(nn.Conv1d(features, features, 3, padding=1), nn.LeakyReLU(0.2, True),
+        self.keypoint_maps = nn.Conv2d(chans[1], keypoints, 1) if keypoints else None
+        self.soft_argmax = SpatialSoftArgmax()
+        self.temporal = nn.Sequential(nn.Conv1d(features + 2 * keypoints, features, 3, padding=1),
+                                      nn.LeakyReLU(0.2, True),
                                       nn.Conv1d(features, features, 3, padding=1), nn.LeakyReLU(0.2, True))
         self.text = MeanWordEmbedding(vocab_size, text_dim, text_pooling)
         self.text_proj = nn.Linear(text_dim, features)
@@ -127,9 +135,15 @@ class VideoDiscriminator(nn.Module):
         x = x.view(B, T, *x.shape[1:])
         motion = torch.cat([x[:, 1:] - x[:, :-1], torch.zeros_like(x[:, :1])], dim=1)
         x = torch.cat([x, motion], dim=2).flatten(0, 1)  # (B*T, 6, r, r)
-        for conv in self.encoder:
+        points = None
+        for i, conv in enumerate(self.encoder):
             x = F.leaky_relu(conv(coords(x)), 0.2)
-        h = F.leaky_relu(self.to_feat(x.flatten(1)), 0.2).view(B, T, -1).transpose(1, 2)  # (B, F, T)
+            if i == 0 and self.keypoint_maps is not None:
+                points = self.soft_argmax(self.keypoint_maps(x)).to(x.dtype).view(B, T, -1)  # (B, T, 2K)
+        h = F.leaky_relu(self.to_feat(x.flatten(1)), 0.2).view(B, T, -1)
+        if points is not None:
+            h = torch.cat([h, points], dim=2)
+        h = h.transpose(1, 2)  # (B, F [+ 2K], T)
         h = self.temporal(h).mean(dim=2)  # (B, F)
         logits = self.head(h).squeeze(1) + (self.text_proj(self.text(ids, mask)) * h).sum(1)
         return (logits, self.word_head(h)) if words else logits
