@@ -117,13 +117,23 @@ class LayeredVideoGenerator(nn.Module):
             x, y = self.keep_in_frame * x.tanh(), self.keep_in_frame * y.tanh()
         return x, y, F.softplus(size) + MIN_HALF_WIDTH
 
+    def code(self, noise: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The clip code h (B, hidden) from noise (B, noise_dim) and the prompt's embedding `self.text(ids, mask)`."""
+        return self.clip(torch.cat([noise.to(text.dtype), text], dim=1))
+
     def forward(self, noise: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, num_frames: int = 10,
                 return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """noise (B, noise_dim) -> (B, T, 3, H, W), about [-1, 1]; clamped outside training. With `return_alpha`,
         also the sprite's alpha per frame, (B, T, 1, H, W) (what `GANModule.coverage_min` bounds)."""
-        B, T, S = noise.shape[0], num_frames, self.image_size
-        h = self.clip(torch.cat([noise, self.text(ids, mask)], dim=1))
-        x, y, s = self.trajectory(h, T)
+        h = self.code(noise, self.text(ids, mask))
+        return self.render(h, *self.trajectory(h, num_frames), return_alpha=return_alpha)
+
+    def render(self, h: torch.Tensor, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor,
+               return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Clip code h (B, hidden) and a path, centre x, y and half-width s each (B, T) -> the clip (B, T, 3, H, W)
+        [and alpha (B, T, 1, H, W)]: h's sprite and background, the sprite placed on the path. `forward` renders
+        h's own path (`trajectory`); a model that reads the path off real frames renders that one."""
+        B, T, S = x.shape[0], x.shape[1], self.image_size
         rgba = self.to_rgba(self.sprite(self.sprite_base(h).view(B, -1, 4, 4)))  # (B, 4, sprite, sprite)
         # output coordinate u maps to sprite coordinate (u - centre) / s
         inv = 1 / s

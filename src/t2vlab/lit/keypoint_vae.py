@@ -1,0 +1,95 @@
+"""The thin LightningModule of the keypoint VAE: the layered generator (`models/gan/layered.py`) trained as the
+decoder of a conditional VAE whose encoder reads the object's path off the real frames, with no discriminator.
+
+Per batch: the keypoint encoder reads the path (x_t, y_t, s_t) of each real clip; the posterior q(z | path, text)
+gives z; the generator's clip code h = code(z, text) renders its sprite and background on the encoder's path (the
+reconstruction, which trains the encoder, the sprite and the background) and predicts its own path from its
+oscillators (trained towards the encoder's). The objective is `models/keypoint_vae/losses.py`. Generation draws
+z ~ N(0, I) and renders the generator's own path: text in, clip out, as the GAN family's generators do.
+
+It borrows from Jakab et al. (2018: a keypoint bottleneck learned by reconstruction) and Kim et al. (2019:
+"Unsupervised keypoint learning for guiding class-conditional video prediction", a conditional VAE on keypoint
+motion) and implements neither paper.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Annotated
+
+import torch
+from annotated_types import Interval
+from torch import nn
+
+from t2vlab.lit.family import FamilyModule
+from t2vlab.text.word_tokenizer import WordTokenizer
+
+
+class KeypointVAEModule(FamilyModule):
+    family = "keypoint_vae"
+
+    def __init__(self, generator: nn.Module, encoder: nn.Module, posterior: nn.Module, loss, vocab: list[str],
+                 lr: float = 1e-3, ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None) -> None:
+        super().__init__()
+        self.check_arguments([("lr", lr > 0, "> 0"),
+                              ("ema_decay", ema_decay is None or 0 <= ema_decay < 1, "null or [0, 1)")], locals())
+        missing = [m for m in ("text", "code", "render", "trajectory") if not hasattr(generator, m)]
+        if missing:
+            raise ValueError(f"model.generator: {type(generator).__name__} has no {', '.join(missing)}; allowed: a "
+                             "generator that renders a given path (t2vlab.models.gan.layered.LayeredVideoGenerator)")
+        self.check_loss(loss, "loss=keypoint_vae")
+        self.save_hyperparameters(ignore=["generator", "encoder", "posterior", "loss"])
+        self.generator, self.encoder, self.posterior, self.loss = generator, encoder, posterior, loss
+        self.tokenizer = WordTokenizer(vocab)
+        self.ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
+
+    def check_data(self, datamodule) -> None:
+        frames = getattr(getattr(datamodule, "settings", None), "num_frames", None)
+        if frames is not None and frames != self.posterior.num_frames:
+            raise ValueError(f"model.posterior.num_frames={self.posterior.num_frames} does not match "
+                             f"dataset.settings.num_frames={frames}; allowed: the data set's frame count")
+
+    def configure_optimizers(self):
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+        nets = (self.generator, self.encoder, self.posterior)
+        return torch.optim.Adam([p for net in nets for p in net.parameters()], lr=self.hparams.lr, **fused)
+
+    def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenizer(texts)
+        return ids.to(self.device), mask.to(self.device)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        real = batch["video"] * 2 - 1  # (B, T, 3, H, W) in [-1, 1]
+        T = real.shape[1]
+        ids, mask = self._text(batch["text"])
+        path = self.encoder(real)
+        text = self.generator.text(ids, mask)
+        mean, log_var = self.posterior(*(p.detach() for p in path), text)
+        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        h = self.generator.code(z, text)
+        rec = self.loss.reconstruction(self.generator.render(h, *path), real)
+        path_loss = self.loss.path(self.generator.trajectory(h, T), path)
+        kl = self.loss.kl(mean, log_var)
+        loss = self.loss.total(rec, path_loss, kl)
+        terms = {"train/loss": loss, "train/reconstruction": rec, "train/path": path_loss, "train/kl": kl}
+        self.log_dict({k: v.detach() for k, v in terms.items()}, prog_bar=True, sync_dist=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            for e, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
+                e.lerp_(p, 1 - self.hparams.ema_decay)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
+        """(B, T, C, H, W) in [0, 1]: z ~ N(0, I) from `seed`, the generator's own path; the same seed gives the same
+        videos."""
+        if num_frames < 1:
+            raise ValueError(f"num_frames={num_frames} is invalid; allowed: >= 1")
+        net = self.ema if self.ema is not None else self.generator
+        ids, mask = self._text(prompts)
+        gen = torch.Generator().manual_seed(seed)
+        noise = torch.randn((len(prompts), net.noise_dim), generator=gen).to(self.device)
+        return ((net(noise, ids, mask, num_frames).float() + 1) / 2).clamp(0, 1)
