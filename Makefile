@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# the default recipe, experiment=video_gan_circles; make train ARGS="loss=gan_r3"   (any Hydra overrides)
+# the default recipe, experiment=keypoint_vae_circles; make train ARGS="seed=1"   (any Hydra overrides)
 train: $(STAMP)
-	$(PY) train.py experiment=video_gan_circles $(ARGS)
+	$(PY) train.py experiment=keypoint_vae_circles $(ARGS)
 
-# make evaluate ARGS="run_dir=outputs/video_gan_circles/<time>"
+# make evaluate ARGS="run_dir=outputs/keypoint_vae_circles/<time>"
 evaluate: $(STAMP)
 	$(PY) evaluate.py $(ARGS)
 

@@ -45,7 +45,17 @@ def test_evaluate_config_composes_with_each_protocol(protocol, tmp_path):
     assert {"fvd", "fid", "image", "lpips", "clipsim"} <= used
 
 
-def test_the_default_recipe_is_the_video_gan_experiment(tmp_path):
+def test_make_train_runs_the_keypoint_vae_recipe(tmp_path):
+    recipe = (CONF.parent / "Makefile").read_text().split("\ntrain:", 1)[1].split("\n\n", 1)[0]
+    assert "train.py experiment=keypoint_vae_circles $(ARGS)" in recipe
+    cfg = compose_cfg("train", ["experiment=keypoint_vae_circles"], tmp_path)
+    assert cfg.experiment_name == "keypoint_vae_circles" and cfg.loss._target_.endswith("KeypointVAELoss")
+    assert cfg.model.generator._target_.endswith("layered.LayeredVideoGenerator")
+    assert (cfg.trainer.max_steps, cfg.dataset.batch_size, cfg.model.generator.noise_dim) == (1000, 16, 8)
+    assert cfg.model.posterior.num_frames == cfg.dataset.settings.num_frames
+
+
+def test_the_video_gan_recipe_composes(tmp_path):
     cfg = compose_cfg("train", ["experiment=video_gan_circles"], tmp_path)
     assert cfg.experiment_name == "video_gan_circles"
     assert cfg.model.generator._target_.endswith("VideoGenerator")
