@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -144,3 +147,19 @@ def test_the_module_refuses_what_does_not_fit_by_name(tmp_path):
                            cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"model.posterior.num_frames=5 does not match dataset.settings.num_frames=6"):
         module().check_data(dm)
+
+
+def test_the_paths_script_scores_a_run_four_ways(train_cfg, capsys):
+    from t2vlab.tasks.train import train
+
+    cfg = train_cfg("model=keypoint_vae", "loss=keypoint_vae")
+    train(cfg)
+    path = Path(__file__).resolve().parents[1] / "scripts" / "keypoint_vae_paths.py"
+    spec = importlib.util.spec_from_file_location("keypoint_vae_paths", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = script.main([cfg.paths.output_dir, "--clips", "2"])
+    assert list(table) == ["real", "encoder path", "posterior mean, own path", "prior"]
+    assert all(v == 1.0 for v in table["real"].values())  # real clips pass: the scorer's ceiling
+    assert set(table["prior"]) == set(script.PROMPTS)
+    assert "| posterior mean, own path |" in capsys.readouterr().out

@@ -8,7 +8,8 @@ import pytest
 from t2vlab.tasks.train import train
 
 PAIRS = [("gan", "gan_bce"), ("gan", "gan_hinge"), ("gan", "gan_r3"),
-         ("video_gan", "gan_hinge"), ("video_gan", "gan_r3"), ("video_gan", "gan_bce")]
+         ("video_gan", "gan_hinge"), ("video_gan", "gan_r3"), ("video_gan", "gan_bce"),
+         ("keypoint_vae", "keypoint_vae")]
 
 
 @pytest.mark.parametrize("model,loss", PAIRS)
