@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from annotated_types import Interval
 from torch import nn
 
+from t2vlab.lit.ema import update_ema
 from t2vlab.lit.family import FamilyModule
 from t2vlab.models.gan.blur import blur_video
 from t2vlab.models.gan.coverage import coverage_penalty
@@ -180,15 +181,9 @@ class GANModule(FamilyModule):
         bag[:, 0] = 0
         return bag
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        if self.ema is None:
-            return
-        d = self.hparams.ema_decay
-        for e, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
-            e.lerp_(p, 1 - d)
-        for e, b in zip(self.ema.buffers(), self.generator.buffers(), strict=True):
-            e.copy_(b)
+        if self.ema is not None:
+            update_ema(self.ema, self.generator, self.hparams.ema_decay)
 
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 from annotated_types import Interval
 from torch import nn
 
+from t2vlab.lit.ema import update_ema
 from t2vlab.lit.family import FamilyModule
 from t2vlab.text.word_tokenizer import WordTokenizer
 
@@ -76,11 +77,8 @@ class KeypointVAEModule(FamilyModule):
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        if self.ema is None:
-            return
-        with torch.no_grad():
-            for e, p in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
-                e.lerp_(p, 1 - self.hparams.ema_decay)
+        if self.ema is not None:
+            update_ema(self.ema, self.generator, self.hparams.ema_decay)
 
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
