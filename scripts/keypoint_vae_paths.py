@@ -6,7 +6,8 @@ For fresh real clips of each phase motion (data seed `--data-seed`, `--clips` pe
   real                       the clips themselves (the scorer's ceiling);
   encoder path               the generator's sprite on the path the keypoint encoder reads off each clip;
   posterior mean, own path   the generator's own path from the posterior's mean z;
-  prior                      z ~ N(0, I) (seed `--noise-seed`): what generation does.
+  prior                      z from the run's prior (N(0, I) or its learned one; seed `--noise-seed`): what
+                             generation does.
 A motion that passes on the posterior's path and fails from the prior is lost between the two: the VAE's prior.
 """
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         text = g.text(ids, mask)
         path = model.encoder(real)
         h = g.code(model.posterior(*path, text)[0], text)
-        noise = torch.randn(len(texts), g.noise_dim, generator=torch.Generator().manual_seed(args.noise_seed))
+        noise = model.draw_codes(text, torch.Generator().manual_seed(args.noise_seed))
         ways = {"real": real, "encoder path": g.render(h, *path),
                 "posterior mean, own path": g.render(h, *g.trajectory(h, frames)),
                 "prior": g(noise, ids, mask, frames)}

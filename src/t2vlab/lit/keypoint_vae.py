@@ -5,7 +5,9 @@ Per batch: the keypoint encoder reads the path (x_t, y_t, s_t) of each real clip
 gives z; the generator's clip code h = code(z, text) renders its sprite and background on the encoder's path (the
 reconstruction, which trains the encoder, the sprite and the background) and predicts its own path from its
 oscillators (trained towards the encoder's). The objective is `models/keypoint_vae/losses.py`. Generation draws
-z ~ N(0, I) and renders the generator's own path: text in, clip out, as the GAN family's generators do.
+z from the prior and renders the generator's own path: text in, clip out, as the GAN family's generators do. The
+prior is N(0, I) (`prior: null`, the VAE's) or a learned one fitted to the posterior's codes as training goes
+(`models/keypoint_vae/prior.py`: its loss is added to the objective and reaches only the prior's weights).
 
 It borrows from Jakab et al. (2018: a keypoint bottleneck learned by reconstruction) and Kim et al. (2019:
 "Unsupervised keypoint learning for guiding class-conditional video prediction", a conditional VAE on keypoint
@@ -30,7 +32,8 @@ class KeypointVAEModule(FamilyModule):
     family = "keypoint_vae"
 
     def __init__(self, generator: nn.Module, encoder: nn.Module, posterior: nn.Module, loss, vocab: list[str],
-                 lr: float = 1e-3, ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None) -> None:
+                 prior: nn.Module | None = None, lr: float = 1e-3,
+                 ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None) -> None:
         super().__init__()
         self.check_arguments([("lr", lr > 0, "> 0"),
                               ("ema_decay", ema_decay is None or 0 <= ema_decay < 1, "null or [0, 1)")], locals())
@@ -39,8 +42,12 @@ class KeypointVAEModule(FamilyModule):
             raise ValueError(f"model.generator: {type(generator).__name__} has no {', '.join(missing)}; allowed: a "
                              "generator that renders a given path (t2vlab.models.gan.layered.LayeredVideoGenerator)")
         self.check_loss(loss, "loss=keypoint_vae")
-        self.save_hyperparameters(ignore=["generator", "encoder", "posterior", "loss"])
+        if prior is not None and not all(hasattr(prior, m) for m in ("loss", "sample")):
+            raise ValueError(f"model.prior: {type(prior).__name__} has no loss and sample; allowed: null (N(0, I)) "
+                             "or t2vlab.models.keypoint_vae.prior.DiffusionPrior")
+        self.save_hyperparameters(ignore=["generator", "encoder", "posterior", "loss", "prior"])
         self.generator, self.encoder, self.posterior, self.loss = generator, encoder, posterior, loss
+        self.prior = prior
         self.tokenizer = WordTokenizer(vocab)
         self.ema = copy.deepcopy(generator).requires_grad_(False) if ema_decay else None
 
@@ -52,7 +59,7 @@ class KeypointVAEModule(FamilyModule):
 
     def configure_optimizers(self):
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        nets = (self.generator, self.encoder, self.posterior)
+        nets = [n for n in (self.generator, self.encoder, self.posterior, self.prior) if n is not None]
         return torch.optim.Adam([p for net in nets for p in net.parameters()], lr=self.hparams.lr, **fused)
 
     def _text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +80,9 @@ class KeypointVAEModule(FamilyModule):
         kl = self.loss.kl(mean, log_var)
         loss = self.loss.total(rec, path_loss, kl)
         terms = {"train/loss": loss, "train/reconstruction": rec, "train/path": path_loss, "train/kl": kl}
+        if self.prior is not None:  # z and the text are detached inside: only the prior learns from this term
+            terms["train/prior"] = self.prior.loss(z, text)
+            loss = loss + terms["train/prior"]
         self.log_dict({k: v.detach() for k, v in terms.items()}, prog_bar=True, sync_dist=True)
         return loss
 
@@ -82,12 +92,18 @@ class KeypointVAEModule(FamilyModule):
 
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
-        """(B, T, C, H, W) in [0, 1]: z ~ N(0, I) from `seed`, the generator's own path; the same seed gives the same
-        videos."""
+        """(B, T, C, H, W) in [0, 1]: z from the prior (seeded by `seed`), the generator's own path; the same seed
+        gives the same videos."""
         if num_frames < 1:
             raise ValueError(f"num_frames={num_frames} is invalid; allowed: >= 1")
         net = self.ema if self.ema is not None else self.generator
         ids, mask = self._text(prompts)
-        gen = torch.Generator().manual_seed(seed)
-        noise = torch.randn((len(prompts), net.noise_dim), generator=gen).to(self.device)
-        return ((net(noise, ids, mask, num_frames).float() + 1) / 2).clamp(0, 1)
+        z = self.draw_codes(net.text(ids, mask), torch.Generator().manual_seed(seed))
+        return ((net(z, ids, mask, num_frames).float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def draw_codes(self, text: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Motion codes z (B, noise_dim) for text embeddings (B, text_dim): N(0, I), or the learned prior's."""
+        if self.prior is not None:
+            return self.prior.sample(text, generator)
+        return torch.randn((text.shape[0], self.generator.noise_dim), generator=generator).to(text.device)
