@@ -53,6 +53,8 @@ def test_make_train_runs_the_keypoint_vae_recipe(tmp_path):
     assert cfg.model.generator._target_.endswith("layered.LayeredVideoGenerator")
     assert (cfg.trainer.max_steps, cfg.dataset.batch_size, cfg.model.generator.noise_dim) == (1000, 16, 8)
     assert cfg.model.posterior.num_frames == cfg.dataset.settings.num_frames
+    assert cfg.model.prior._target_.endswith("DiffusionPrior") and cfg.model.prior_fit_steps == 2000
+    assert cfg.loss.path_weight == 10.0
 
 
 def test_the_video_gan_recipe_composes(tmp_path):

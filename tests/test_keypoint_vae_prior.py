@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -102,21 +103,47 @@ def test_the_module_trains_the_prior_on_detached_codes_and_samples_from_it(tmp_p
     n = len(WordTokenizer(VOCAB))
     g = LayeredVideoGenerator(n, image_size=32, noise_dim=4, hidden=32, sprite_channels=16)
     model = KeypointVAEModule(g, KeypointEncoder(channels=8), MotionPosterior(5, 64, 4, hidden=32), KeypointVAELoss(),
-                              VOCAB, prior=DiffusionPrior(4, 64, hidden=16, steps=5))
+                              VOCAB, prior=DiffusionPrior(4, 64, hidden=16, steps=5), prior_fit_steps=3,
+                              prior_fit_clips=12)
     text = g.text(*model._text(["circle moving left"] * 3))
     model.prior.loss(torch.randn(3, 4, requires_grad=True), text).backward()
     assert all(p.grad is None for p in g.parameters())  # the prior's loss reaches only the prior
     dm = CirclesDataModule(settings={"num_videos": 16, "num_frames": 5, "image_size": 32, "radius": [2, 4],
                                      "speed": [1, 2]}, batch_size=8, cache_dir=str(tmp_path))
     before = {n: p.detach().clone() for n, p in model.prior.named_parameters()}
-    pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False, accelerator="cpu").fit(model, datamodule=dm)
+    fitted = []
+    model.fit_prior = lambda batches, fit=model.fit_prior: fitted.append(model.global_step) or fit(batches)
+    trainer = pl.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(model, datamodule=dm)
     assert any(not torch.equal(p, before[n]) for n, p in model.prior.named_parameters())
+    assert fitted == [2] and "train/prior_fit" in trainer.callback_metrics  # once, at the last step
     prompts = ["circle moving left", "circle shrinking"]
     codes = model.draw_codes(g.text(*model._text(prompts)), torch.Generator().manual_seed(3))
     assert torch.equal(codes, model.prior.sample(g.text(*model._text(prompts)), torch.Generator().manual_seed(3)))
     a = model.generate(prompts, 5, seed=3)
     assert a.shape == (2, 5, 3, 32, 32) and torch.equal(a, model.generate(prompts, 5, seed=3))
+    with pytest.raises(ValueError, match="model.prior_fit_steps=1 is invalid; allowed: >= 0, and 0 without a learned"):
+        KeypointVAEModule(g, KeypointEncoder(), MotionPosterior(5, 64, 4), KeypointVAELoss(), VOCAB, prior_fit_steps=1)
+    with pytest.raises(ValueError, match=r"model.prior_fit_steps=3 fits the prior at the last step of "
+                                         r"trainer.max_steps=-1; allowed: a trainer.max_steps > 0"):
+        pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, accelerator="cpu").fit(model, datamodule=dm)
     with pytest.raises(ValueError, match="model.prior: Linear has no loss and sample"):
         KeypointVAEModule(g, KeypointEncoder(), MotionPosterior(5, 64, 4), KeypointVAELoss(), VOCAB,
                           prior=torch.nn.Linear(2, 2))
+
+
+def test_the_final_checkpoint_holds_the_fitted_prior(train_cfg):
+    from t2vlab.tasks.train import train
+
+    cfg = train_cfg("model=keypoint_vae_diffusion_prior", "loss=keypoint_vae", "model.prior_fit_steps=5",
+                    "model.prior_fit_clips=16")
+    metrics = train(cfg)
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    step = metrics["train/global_step"]
+    periodic = torch.load(folder / f"step{step:06d}.ckpt", weights_only=False)["state_dict"]  # before the fit
+    last = torch.load(folder / "last.ckpt", weights_only=False)["state_dict"]  # written after it
+    prior = [k for k in last if k.startswith("prior.")]
+    assert prior and any(not torch.equal(last[k], periodic[k]) for k in prior)
+    assert all(torch.equal(last[k], periodic[k]) for k in last if k.startswith("generator."))

@@ -7,7 +7,10 @@ reconstruction, which trains the encoder, the sprite and the background) and pre
 oscillators (trained towards the encoder's). The objective is `models/keypoint_vae/losses.py`. Generation draws
 z from the prior and renders the generator's own path: text in, clip out, as the GAN family's generators do. The
 prior is N(0, I) (`prior: null`, the VAE's) or a learned one fitted to the posterior's codes as training goes
-(`models/keypoint_vae/prior.py`: its loss is added to the objective and reaches only the prior's weights).
+(`models/keypoint_vae/prior.py`: its loss is added to the objective and reaches only the prior's weights). The
+codes move while the VAE trains, so the prior lags them; `prior_fit_steps` > 0 fits it further at the last training
+step, on the codes of `prior_fit_clips` training clips from the finished encoder and posterior (before the final
+checkpoint is written, so the checkpoint holds the fitted prior).
 
 It borrows from Jakab et al. (2018: a keypoint bottleneck learned by reconstruction) and Kim et al. (2019:
 "Unsupervised keypoint learning for guiding class-conditional video prediction", a conditional VAE on keypoint
@@ -33,10 +36,14 @@ class KeypointVAEModule(FamilyModule):
 
     def __init__(self, generator: nn.Module, encoder: nn.Module, posterior: nn.Module, loss, vocab: list[str],
                  prior: nn.Module | None = None, lr: float = 1e-3,
-                 ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None) -> None:
+                 ema_decay: Annotated[float, Interval(ge=0, lt=1)] | None = None, prior_fit_steps: int = 0,
+                 prior_fit_clips: int = 2048) -> None:
         super().__init__()
         self.check_arguments([("lr", lr > 0, "> 0"),
-                              ("ema_decay", ema_decay is None or 0 <= ema_decay < 1, "null or [0, 1)")], locals())
+                              ("ema_decay", ema_decay is None or 0 <= ema_decay < 1, "null or [0, 1)"),
+                              ("prior_fit_steps", prior_fit_steps >= 0 and (prior is not None or not prior_fit_steps),
+                               ">= 0, and 0 without a learned prior (model.prior)"),
+                              ("prior_fit_clips", prior_fit_clips >= 1, ">= 1")], locals())
         missing = [m for m in ("text", "code", "render", "trajectory") if not hasattr(generator, m)]
         if missing:
             raise ValueError(f"model.generator: {type(generator).__name__} has no {', '.join(missing)}; allowed: a "
@@ -86,9 +93,41 @@ class KeypointVAEModule(FamilyModule):
         self.log_dict({k: v.detach() for k, v in terms.items()}, prog_bar=True, sync_dist=True)
         return loss
 
+    def on_fit_start(self) -> None:
+        if self.hparams.prior_fit_steps and self.trainer.max_steps <= 0:
+            raise ValueError(f"model.prior_fit_steps={self.hparams.prior_fit_steps} fits the prior at the last step "
+                             f"of trainer.max_steps={self.trainer.max_steps}; allowed: a trainer.max_steps > 0, or "
+                             "model.prior_fit_steps=0")
+
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.ema is not None:
             update_ema(self.ema, self.generator, self.hparams.ema_decay)
+        if self.hparams.prior_fit_steps and self.global_step == self.trainer.max_steps:
+            self.fit_prior(self.trainer.datamodule.train_dataloader())
+
+    def fit_prior(self, batches) -> None:
+        """`prior_fit_steps` Adam steps (lr as the VAE's, 256 codes each) of the prior's loss on codes drawn from the
+        posterior of the first `prior_fit_clips` clips of `batches`, a fresh draw from q(z | path, text) each step."""
+        means, log_vars, texts = [], [], []
+        with torch.no_grad():
+            for batch in batches:
+                real = batch["video"].to(self.device) * 2 - 1
+                text = self.generator.text(*self._text(batch["text"]))
+                mean, log_var = self.posterior(*self.encoder(real), text)
+                means.append(mean.float()), log_vars.append(log_var.float()), texts.append(text.float())
+                if sum(len(m) for m in means) >= self.hparams.prior_fit_clips:
+                    break
+        mean, log_var, text = (torch.cat(t)[:self.hparams.prior_fit_clips] for t in (means, log_vars, texts))
+        opt = torch.optim.Adam(self.prior.parameters(), lr=self.hparams.lr)
+        with torch.enable_grad():
+            for _ in range(self.hparams.prior_fit_steps):
+                pick = torch.randint(0, len(mean), (256,), device=mean.device)
+                z = mean[pick] + torch.randn_like(mean[pick]) * (0.5 * log_var[pick]).exp()
+                loss = self.prior.loss(z, text[pick])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        self.log("train/prior_fit", loss.detach())
 
     @torch.no_grad()
     def generate(self, prompts: list[str], num_frames: int, seed: int = 0) -> torch.Tensor:
