@@ -103,7 +103,8 @@ class KeypointVAEModule(FamilyModule):
         if self.ema is not None:
             update_ema(self.ema, self.generator, self.hparams.ema_decay)
         if self.hparams.prior_fit_steps and self.global_step == self.trainer.max_steps:
-            self.fit_prior(self.trainer.datamodule.train_dataloader())
+            data = self.trainer.datamodule
+            self.fit_prior(data.train_dataloader() if data is not None else self.trainer.train_dataloader)
 
     def fit_prior(self, batches) -> None:
         """`prior_fit_steps` Adam steps (lr as the VAE's, 256 codes each) of the prior's loss on codes drawn from the
