@@ -80,7 +80,7 @@ class KeypointVAEModule(FamilyModule):
         path = self.encoder(real)
         text = self.generator.text(ids, mask)
         mean, log_var = self.posterior(*(p.detach() for p in path), text)
-        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        z = self.posterior.draw(mean, log_var)
         h = self.generator.code(z, text)
         rec = self.loss.reconstruction(self.generator.render(h, *path), real)
         path_loss = self.loss.path(self.generator.trajectory(h, T), path)
@@ -109,22 +109,22 @@ class KeypointVAEModule(FamilyModule):
     def fit_prior(self, batches) -> None:
         """`prior_fit_steps` Adam steps (lr as the VAE's, 256 codes each) of the prior's loss on codes drawn from the
         posterior of the first `prior_fit_clips` clips of `batches`, a fresh draw from q(z | path, text) each step."""
-        means, log_vars, texts = [], [], []
+        means, log_vars, texts, seen = [], [], [], 0
         with torch.no_grad():
             for batch in batches:
                 real = batch["video"].to(self.device) * 2 - 1
                 text = self.generator.text(*self._text(batch["text"]))
                 mean, log_var = self.posterior(*self.encoder(real), text)
                 means.append(mean.float()), log_vars.append(log_var.float()), texts.append(text.float())
-                if sum(len(m) for m in means) >= self.hparams.prior_fit_clips:
+                seen += len(mean)
+                if seen >= self.hparams.prior_fit_clips:
                     break
         mean, log_var, text = (torch.cat(t)[:self.hparams.prior_fit_clips] for t in (means, log_vars, texts))
         opt = torch.optim.Adam(self.prior.parameters(), lr=self.hparams.lr)
         with torch.enable_grad():
             for _ in range(self.hparams.prior_fit_steps):
                 pick = torch.randint(0, len(mean), (256,), device=mean.device)
-                z = mean[pick] + torch.randn_like(mean[pick]) * (0.5 * log_var[pick]).exp()
-                loss = self.prior.loss(z, text[pick])
+                loss = self.prior.loss(self.posterior.draw(mean[pick], log_var[pick]), text[pick])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -69,3 +69,8 @@ class MotionPosterior(nn.Module):
                              f"got {x.shape[1]} frames; allowed: clips of dataset.settings.num_frames")
         mean, log_var = self.net(torch.cat([x, y, s.log(), text], dim=1)).chunk(2, dim=1)
         return mean, log_var.clamp(-10, 5)
+
+    @staticmethod
+    def draw(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """z = mean + exp(log_var / 2) * eps, eps ~ N(0, I): a reparameterised draw from q(z | path, text)."""
+        return mean + torch.randn_like(mean) * (0.5 * log_var).exp()
