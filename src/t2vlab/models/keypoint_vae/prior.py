@@ -5,7 +5,8 @@ N(0, I): a draw from it can land between the codes of, say, a bounce off the top
 generator then blends the two. `DiffusionPrior` is fitted to the posterior's codes instead (the aggregated
 posterior, as latent diffusion fits its autoencoder's latents) and generation samples from it.
 
-It is a DDPM (Ho et al. 2020) with diffusers' `DDPMScheduler` (cosine schedule, `steps` steps, epsilon prediction):
+It is a DDPM (Ho et al. 2020) with diffusers' `DDPMScheduler` (`steps` steps, epsilon prediction), on the cosine
+noise schedule of Nichol & Dhariwal (2021) instead of Ho et al.'s linear one:
 
     z_k  = sqrt(abar_k) z_0 + sqrt(1 - abar_k) eps,     eps ~ N(0, I), k uniform in {0 .. steps - 1}
     loss = mean || eps - eps_theta(z_k, k, c) ||^2      (c: the prompt's embedding, both z_0 and c detached)
