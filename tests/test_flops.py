@@ -1,9 +1,15 @@
 """The FLOP counting and the peaks the benchmarks report MFU against."""
 
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
 import pytorch_lightning as pl
 import torch
 
 from t2vlab.runtime.flops import StepFlopCounter, Utilisation, count_flops, matmul_peak
+from t2vlab.runtime.resolvers import register_resolvers
 
 
 def test_a_linear_layer_forward_and_backward_counts_its_matrix_products():
@@ -44,3 +50,31 @@ def test_the_callback_counts_one_training_batch(tmp_path):
                          enable_model_summary=False, callbacks=[counter], default_root_dir=tmp_path)
     trainer.fit(_Tiny())
     assert counter.flops == 2 * 2 * 4 * 16 * 4  # forward + the weight gradient (the data needs none), one batch
+
+
+def _bench(name: str):
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_training_benchmark_times_the_default_recipe_without_its_end_of_fit_work(tmp_path):
+    bench = _bench("train_throughput")
+    register_resolvers()
+    small = ["dataset.settings.num_videos=40", "dataset.batch_size=4"]
+    assert bench.compose_config(["experiment=keypoint_vae_circles", *small]).model.prior_fit_steps == 0
+    report = bench.main(["keypoint_vae_circles", *small, "--iterations", "2", "--warmup", "1",
+                         "--precisions", "32-true", "--out", str(tmp_path / "bench.json")])
+    assert json.loads((tmp_path / "bench.json").read_text()) == report
+    (result,) = report["results"]
+    assert result["iterations"] == 2 and result["batch"] == 4 and result["frames_per_batch"] == 40
+    assert result["clips_per_second"] == pytest.approx(2 * 4 / result["seconds"], rel=0.01)
+    assert result["utilisation"]["flops_per_step"] > 0 and result["utilisation"]["mfu_fp32"] > 0
+
+
+def test_the_training_benchmark_names_the_recipes_it_knows(capsys):
+    with pytest.raises(SystemExit):
+        _bench("train_throughput").main(["keypoint_vae_circle"])
+    assert "no experiment 'keypoint_vae_circle'; choose from" in capsys.readouterr().err

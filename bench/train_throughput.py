@@ -1,0 +1,127 @@
+"""Training throughput of any recipe through the real training loop, with the FLOP/s it achieves.
+
+    .venv/bin/python bench/train_throughput.py EXPERIMENT [OVERRIDE ...] [--iterations 30] [--warmup 5]
+        [--precisions 32-true bf16-mixed]
+
+e.g. `bench/train_throughput.py keypoint_vae_circles` (the default recipe) or
+`bench/train_throughput.py magvit_tokenizer_circles`. For each precision it times `trainer.fit` on the composed
+config (the data module, LightningModule and Trainer that `train.py` builds; no logger, checkpoints, sampling or
+end-of-fit work), skipping the first iterations as warm-up, and reports clips/s and frames/s with the FLOP/s
+achieved against the matmul peaks of the same process (MFU; the FLOPs of one warm-up iteration counted by
+t2vlab.runtime.flops). Results are printed and written to bench/results/<experiment>_throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from t2vlab.runtime.flops import StepFlopCounter, Utilisation, measure_peaks
+from t2vlab.runtime.resolvers import register_resolvers
+from t2vlab.tasks.common import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class IterationTimer(pl.Callback):
+    """Wall time of the iterations after `warmup`, measured between batch starts."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.count, self.start, self.end = warmup, 0, None, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self.count == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.count += 1
+        self.end = time.perf_counter()
+
+
+def compose_config(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+        if cfg.model.get("prior_fit_steps"):  # the keypoint VAE's once-per-run fit at the last step
+            cfg = compose("train", overrides=overrides + ["model.prior_fit_steps=0"])
+    return cfg
+
+
+def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
+            peaks: tuple[float, float]) -> dict:
+    """Times `iterations` training iterations of the composed config after `warmup` ones.
+
+    Lightning's max_steps counts optimiser steps (two per iteration for a GAN), so the fit is given room for
+    twice the iterations and the timer stops at the batch count."""
+    cfg = compose_config(overrides)
+    dm = instantiate(cfg.dataset, cache_dir=None)
+    module = build_model(cfg, dm.vocab)
+    timer, flops = IterationTimer(warmup), StepFlopCounter(batch_index=0)
+    total = warmup + iterations
+
+    class Stop(pl.Callback):
+        def on_train_batch_end(self, trainer, *_):
+            trainer.should_stop = timer.count >= total
+
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=2 * total,
+                         max_epochs=10_000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[timer, flops, Stop()])
+    trainer.fit(module, datamodule=dm)
+    seconds = timer.end - timer.start
+    measured = timer.count - warmup
+    use = Utilisation(flops.flops, measured / seconds, *peaks)
+    return {"overrides": overrides, "precision": precision, "batch": dm.batch_size,
+            "frames_per_batch": dm.frames_per_batch, "iterations": measured, "seconds": round(seconds, 3),
+            "clips_per_second": round(measured * dm.batch_size / seconds, 2),
+            "frames_per_second": round(measured * dm.frames_per_batch / seconds, 1),
+            "utilisation": use.as_dict(), "utilisation_line": use.line()}
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+
+
+def report_line(r: dict) -> str:
+    return (f"batch {r['batch']:>3} ({r['frames_per_batch']:>3} frames) {r['precision']:>10}: "
+            f"{r['clips_per_second']:8.2f} clips/s, {r['frames_per_second']:8.1f} frames/s over {r['iterations']} "
+            f"iterations\n    {r['utilisation_line']}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", help="a recipe of conf/experiment/, e.g. keypoint_vae_circles")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides on top of it")
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
+    parser.add_argument("--out", default=None, help="default: bench/results/<experiment>_throughput.json")
+    args = parser.parse_args(argv)
+    if not (ROOT / "conf" / "experiment" / f"{args.experiment}.yaml").is_file():
+        choices = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+        parser.error(f"no experiment {args.experiment!r}; choose from {', '.join(choices)}")
+    register_resolvers()
+    peaks = measure_peaks()
+    overrides = [f"experiment={args.experiment}", *args.overrides]
+    results = [measure(overrides, p, args.iterations, args.warmup, peaks) for p in args.precisions]
+    report = {"experiment": args.experiment, "machine": machine(), "results": results}
+    for r in results:
+        print(f"{args.experiment} {report_line(r)}")
+    out = Path(args.out or ROOT / "bench" / "results" / f"{args.experiment}_throughput.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written to {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
