@@ -7,14 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from t2vlab.runtime.resolvers import register_resolvers
+from t2vlab.tasks.compose import CONF  # noqa: F401 (test files import CONF and compose_cfg from here)
+from t2vlab.tasks.compose import compose_run as compose_cfg
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 register_resolvers()
 
 # Under pytest-xdist each worker gets its share of the cores: torch's default, a thread per core in every worker
@@ -31,23 +29,6 @@ class ForeignLoss:
     """A loss of another family, to check that a model refuses it."""
 
     family = "splitter"
-
-
-def compose_cfg(config_name: str, overrides: list[str], out: Path | None = None) -> DictConfig:
-    """Compose like the command line would; outputs (run folder, data cache) go under `out`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    if out is not None:
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(out)
-            cfg.paths.root_dir = str(out.parent)
-            cfg.paths.output_dir = str(out)
-        # what Hydra writes into every run folder (evaluate.py rebuilds the model from it)
-        (out / ".hydra").mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), out / ".hydra" / "config.yaml")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 @pytest.fixture(autouse=True, scope="session")
