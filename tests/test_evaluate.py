@@ -169,6 +169,7 @@ def test_msrvtt_thesis_refuses_a_damaged_real_clip_before_any_work(tmp_path):
     (["videos=/nonexistent", "seeds=[]"], "seeds=[] is invalid"),
     (["videos=/nonexistent"], "manifest.jsonl"),
     (["videos=/nonexistent", "protocol=msrvtt_thesis"], "protocol.real_videos="),
+    (["run_dir=/nonexistent", "device=tpu"], "device=tpu is invalid; allowed: auto, cpu, cuda"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, overrides, message):
     with pytest.raises(BadInput, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -23,7 +23,7 @@ from t2vlab.evaluation.reports import (
 from t2vlab.evaluation.sampling import read_listed_videos, read_manifest, sample, write_samples
 from t2vlab.loggers.clips_table import clip_columns, merge_seeds
 from t2vlab.runtime.checkpoint_file import load_checkpoint
-from t2vlab.runtime.hardware import inference_autocast
+from t2vlab.runtime.hardware import inference_autocast, inference_device
 from t2vlab.tasks.common import (
     apply_generation,
     build_data_and_backbone,
@@ -93,6 +93,7 @@ def evaluate(cfg: DictConfig) -> dict:
     try:
         check_positive(cfg, ["clips_per_prompt", "num_frames"])
         seeds = _check_source(cfg)
+        device = inference_device(str(cfg.get("device", "auto")))
         protocol: Protocol = instantiate(cfg.protocol)
         if cfg.clips_per_prompt and hasattr(protocol, "clips_per_prompt"):
             protocol.clips_per_prompt = cfg.clips_per_prompt
@@ -107,6 +108,7 @@ def evaluate(cfg: DictConfig) -> dict:
             run, ckpt, run_cfg, datamodule, model = load_run(cfg.run_dir, cfg.ckpt_path)
             if not model.generates_video:  # a tokenizer or backbone: it measures itself
                 return _measure(model, datamodule, run, ckpt, Path(cfg.paths.output_dir))
+            model.to(device)
             apply_generation(model, cfg.get("generation"))
             protocol.setup_from_run(run_cfg, datamodule, list(cfg.prompts) if cfg.prompts else None)
             source = {"run_dir": str(run), "checkpoint": str(ckpt)}

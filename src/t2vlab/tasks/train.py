@@ -95,6 +95,8 @@ def train(cfg: DictConfig) -> dict:
         log_step = logged_step(trainer) or saved_logged_step(out / "checkpoints" / "last.ckpt")
 
         model.eval()
+        if model.generates_video and trainer.strategy.root_device.type == "cuda":
+            model.to(trainer.strategy.root_device)  # Lightning hands it back on the CPU after fit; sample on the GPU
         if not model.generates_video:  # e.g. a tokenizer or a backbone: it exports and measures itself
             scores = model.after_fit(datamodule, out)
             print_scores(scores, title=f"{type(model).__name__} after training ({out})")

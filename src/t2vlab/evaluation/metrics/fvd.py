@@ -135,7 +135,9 @@ class FVD:
             for i in range(0, len(videos), self.batch_size):
                 batch = preprocess(videos[i:i + self.batch_size, :t]).to(self.device)
                 batch = batch.contiguous(memory_format=torch.channels_last_3d)
-                out.append(self.net(batch).double().cpu())
+                # on a GPU in full fp32 as on the CPU: cuDNN would run the convolutions in TF32 (10-bit mantissa)
+                with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                    out.append(self.net(batch).double().cpu())
                 bar.advance(task, len(batch))
         return torch.cat(out)
 
