@@ -27,24 +27,32 @@ from hydra.utils import instantiate
 
 from t2vlab.runtime.flops import StepFlopCounter, Utilisation, measure_peaks
 from t2vlab.runtime.resolvers import register_resolvers
-from t2vlab.tasks.common import build_model
+from t2vlab.tasks.common import build_data_and_backbone, build_model, model_class
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class IterationTimer(pl.Callback):
-    """Wall time of the iterations after `warmup`, measured between batch starts."""
+    """Wall time of the iterations after `warmup`, measured between batch starts (on a GPU once its queued work
+    is done)."""
 
     def __init__(self, warmup: int) -> None:
         self.warmup, self.count, self.start, self.end = warmup, 0, None, None
 
+    @staticmethod
+    def _now(module) -> float:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        return time.perf_counter()
+
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if self.count == self.warmup:
-            self.start = time.perf_counter()
+            self.start = self._now(module)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         self.count += 1
-        self.end = time.perf_counter()
+        if self.count > self.warmup:
+            self.end = self._now(module)
 
 
 def compose_config(overrides: list[str]):
@@ -57,14 +65,18 @@ def compose_config(overrides: list[str]):
 
 
 def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
-            peaks: tuple[float, float]) -> dict:
+            peaks: tuple[float, float], accelerator: str = "cpu") -> dict:
     """Times `iterations` training iterations of the composed config after `warmup` ones.
 
     Lightning's max_steps counts optimiser steps (two per iteration for a GAN), so the fit is given room for
     twice the iterations and the timer stops at the batch count."""
     cfg = compose_config(overrides)
-    dm = instantiate(cfg.dataset, cache_dir=None)
-    module = build_model(cfg, dm.vocab)
+    if model_class(cfg).needs_backbone:  # the Splitter: its backbone and the cached embeddings it trains on
+        dm, backbone = build_data_and_backbone(cfg)
+    else:
+        dm, backbone = instantiate(cfg.dataset, cache_dir=None), None
+    module = build_model(cfg, dm.vocab, backbone)
+    frames_per_batch = getattr(dm, "frames_per_batch", dm.batch_size * cfg.dataset.settings.num_frames)
     timer, flops = IterationTimer(warmup), StepFlopCounter(batch_index=0)
     total = warmup + iterations
 
@@ -72,7 +84,7 @@ def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
         def on_train_batch_end(self, trainer, *_):
             trainer.should_stop = timer.count >= total
 
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=2 * total,
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=2 * total,
                          max_epochs=10_000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[timer, flops, Stop()])
     trainer.fit(module, datamodule=dm)
@@ -80,9 +92,9 @@ def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
     measured = timer.count - warmup
     use = Utilisation(flops.flops, measured / seconds, *peaks)
     return {"overrides": overrides, "precision": precision, "batch": dm.batch_size,
-            "frames_per_batch": dm.frames_per_batch, "iterations": measured, "seconds": round(seconds, 3),
+            "frames_per_batch": frames_per_batch, "iterations": measured, "seconds": round(seconds, 3),
             "clips_per_second": round(measured * dm.batch_size / seconds, 2),
-            "frames_per_second": round(measured * dm.frames_per_batch / seconds, 1),
+            "frames_per_second": round(measured * frames_per_batch / seconds, 1),
             "utilisation": use.as_dict(), "utilisation_line": use.line()}
 
 

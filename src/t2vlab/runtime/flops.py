@@ -31,6 +31,8 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0, devi
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
     torch.mm(a, b)  # the first call picks kernels
+    if device != "cpu":
+        torch.cuda.synchronize()
     best, spent = 0.0, 0.0
     while spent < seconds:
         start = time.perf_counter()
@@ -69,9 +71,12 @@ class Utilisation:
                 f"{100 * d['mfu_fp32']:.1f}% of the fp32 peak ({d['peak_fp32_gflops']:.0f} GFLOP/s)")
 
 
-def measure_peaks(seconds: float = 1.0) -> tuple[float, float]:
-    """(bf16, fp32) matmul peaks of this process."""
-    return matmul_peak(torch.bfloat16, seconds=seconds), matmul_peak(torch.float32, seconds=seconds)
+def measure_peaks(seconds: float = 1.0, device: str = "cpu") -> tuple[float, float]:
+    """(bf16, fp32) matmul peaks of this process on `device`; on a GPU with larger matrices (2048 would leave
+    most of its cores idle) and fp32 without TF32, torch's default for matrix products."""
+    size = 8192 if device != "cpu" else 2048
+    return (matmul_peak(torch.bfloat16, size, seconds, device),
+            matmul_peak(torch.float32, size, seconds, device))
 
 
 class StepFlopCounter(pl.Callback):
