@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 UV     := $(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: setup train evaluate test bench bench-fvd bench-splitter bench-video bench-magvit lint clean
+.PHONY: setup train evaluate test bench bench-train bench-fvd bench-splitter bench-video bench-magvit gpu-check lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,9 +34,13 @@ evaluate: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
 
-# speed measurements, not tests: make bench ARGS="--model gan"; make bench-fvd; make bench-splitter; make bench-video; make bench-magvit
+# speed measurements, not tests: make bench ARGS="--model gan"; make bench-train ARGS="keypoint_vae_circles";
+# make bench-fvd; make bench-splitter; make bench-video; make bench-magvit
 bench: $(STAMP)
 	$(PY) bench/gan_throughput.py $(ARGS)
+
+bench-train: $(STAMP)
+	$(PY) bench/train_throughput.py $(or $(ARGS),keypoint_vae_circles)
 
 bench-fvd: $(STAMP)
 	$(PY) bench/fvd_throughput.py $(ARGS)
@@ -50,6 +54,10 @@ bench-video: $(STAMP)
 # make bench-magvit ARGS="outputs/magvit_circles/<time>"
 bench-magvit: $(STAMP)
 	$(PY) bench/magvit_generation.py $(ARGS)
+
+# every family under hardware=t4 and a10 on a CUDA GPU, FVD, Kandinsky 2.2 loading, DDP, throughput (docs/gpu.md)
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts train.py evaluate.py embed.py
