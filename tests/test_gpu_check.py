@@ -66,3 +66,10 @@ def test_a_loss_off_by_more_than_the_tolerance_fails_and_other_values_are_only_r
     far = gpu_check.against_cpu("fit", "x", {**near, "train/loss_d": 1.06}, cpu, 5e-2)
     assert not far.ok and "train/loss_d" in far.detail
     assert not gpu_check.against_cpu("fit", "x", {"train/acc": 1.0}, {"train/acc": 1.0}, 5e-2).ok  # nothing compared
+
+
+def test_every_model_option_is_checked(gpu_check):
+    options = {p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")}
+    checked = {override.split("=", 1)[1] for overrides in gpu_check.MODELS.values() for override in overrides
+               if override.startswith("model=")} | {name for name in gpu_check.MODELS if name in options}
+    assert options <= checked, options - checked
