@@ -276,6 +276,7 @@ class Fits:
         return against_cpu("fit: fp32 = cpu", model, self.first_losses(run), self.cpu_reference(model),
                            FP32_TOLERANCE)
 
+
 def check_fits(work: Path, device: str, models: list[str], precisions: list[str],
                fvd_weights: str | None) -> tuple[list[Row], Fits]:
     fits = Fits(work, device, fvd_weights)
