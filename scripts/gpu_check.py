@@ -277,8 +277,9 @@ class Fits:
                            FP32_TOLERANCE)
 
 
-def check_fits(work: Path, device: str, models: list[str], precisions: list[str],
-               fvd_weights: str | None) -> tuple[list[Row], Fits]:
+def check_fits(work: Path, device: str, models: list[str], precisions: list[str], fvd_weights: str | None,
+               progress: Callable[[list[Row]], None] = lambda rows: None) -> tuple[list[Row], Fits]:
+    """`progress(rows so far)` after each model option."""
     fits = Fits(work, device, fvd_weights)
     rows = []
     for model in models:
@@ -286,6 +287,7 @@ def check_fits(work: Path, device: str, models: list[str], precisions: list[str]
             rows += guarded("fit", f"{model} {precision}", lambda m=model, p=precision: fits.case(m, p))
         if device == "cuda":
             rows += guarded("fit: fp32 = cpu", model, lambda m=model: fits.fp32_case(m))
+        progress(rows)
     return rows, fits
 
 
@@ -456,24 +458,34 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     fits, throughput = None, []
+    name = device_name(device)
+
+    def save(complete: bool, pending: list[Row] = ()) -> None:
+        """report.json after every model's fits and every group of checks, so a run stopped at a time limit
+        keeps what it measured."""
+        report = {"device": device, "name": name, "torch": torch.__version__, "complete": complete,
+                  "seconds": round(time.perf_counter() - started, 1),
+                  "rows": [asdict(r) for r in [*rows, *pending]], "throughput": throughput}
+        (work / "report.json").write_text(json.dumps(report, indent=2, default=str))
+
     if "fit" in args.checks:
-        found, fits = check_fits(work, device, args.models, args.precisions, args.fvd_weights)
+        found, fits = check_fits(work, device, args.models, args.precisions, args.fvd_weights,
+                                 progress=lambda so_far: save(False, so_far))
         rows += found
     if "backbone" in args.checks:
         rows += check_backbone(work, device)
+        save(False)
     if "fvd" in args.checks:
         rows += check_fvd(work, device, args.fvd_weights)
+        save(False)
     if "ddp" in args.checks:
         rows += check_ddp(work, device)
+        save(False)
     if "throughput" in args.checks:
         found, throughput = check_throughput(device, fits, args.families, args.iterations, args.data_clips)
         rows += found
-    seconds = time.perf_counter() - started
-    name = device_name(device)
-    print_table(rows, f"gpu_check on {name} ({device}), {seconds / 60:.1f} min", console)
-    report = {"device": device, "name": name, "torch": torch.__version__, "seconds": round(seconds, 1),
-              "rows": [asdict(r) for r in rows], "throughput": throughput}
-    (work / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    save(True)
+    print_table(rows, f"gpu_check on {name} ({device}), {(time.perf_counter() - started) / 60:.1f} min", console)
     failed = [r for r in rows if not r.ok]
     skipped = sum(r.skipped for r in rows)
     console.print(f"{len(rows) - len(failed) - skipped} of {len(rows) - skipped} checks passed"

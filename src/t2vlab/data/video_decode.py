@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageSequence
 
@@ -59,6 +58,8 @@ def _decode_gif(path: Path, max_frames: int | None) -> DecodedVideo:
 
 
 def _decode_ffmpeg(path: Path, max_frames: int | None) -> DecodedVideo:
+    import imageio_ffmpeg  # imported here: its ffmpeg is needed for real videos only, not to train on circles
+
     limit = ["-frames:v", str(max_frames)] if max_frames is not None else []
     try:
         reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", input_params=["-err_detect", "explode"],
