@@ -435,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=[*THROUGHPUT, "magvit", "splitter"],
                         help="throughput rows (magvit, splitter: after the fits of magvit_tokenizer, circles_unclip)")
     parser.add_argument("--iterations", type=int, default=30, help="timed iterations per throughput row")
-    parser.add_argument("--data-clips", type=int, default=None, help="throughput: clips in the data set (default: "
-                        "the recipe's)")
+    parser.add_argument("--data-clips", type=int, default=1024, help="throughput: clips in the data set (rendered "
+                        "for each row; the speed of a step does not depend on it)")
     parser.add_argument("--fvd-weights", default=None, help="an I3D file instead of the original network")
     parser.add_argument("--out", default=None, help="default: outputs/gpu_check/<time>")
     args = parser.parse_args(argv)
