@@ -83,8 +83,10 @@ def test_the_cache_holds_each_tasks_condition_tokens(tokenizer_run, tmp_path):
     videos = torch.rand(5, 9, 3, 32, 32)
     clips = [{"video": v, "id": f"clip{i}", "text": "circle moving left"} for i, v in enumerate(videos)]
     tasks = {t: (lambda v, t=t: condition_video(v, t, cond_frames=2)) for t in ("frame_prediction", "inpaint_central")}
+    state = torch.get_rng_state()
     table = build_token_table(tokenizer, identity, clips, "tiny", tmp_path, tasks, "cond_frames=2", batch_size=2,
                               shard_size=3)
+    assert torch.equal(torch.get_rng_state(), state)  # building the cache draws nothing a run would then miss
     order = ["clip4", "clip0"]
     with inference_autocast("cpu"):  # the precision the cache is built in
         torch.testing.assert_close(table(order), tokenizer.tokenize(videos[[4, 0]]))

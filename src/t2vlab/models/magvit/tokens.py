@@ -133,7 +133,9 @@ def build_token_table(tokenizer, identity: str, dataset: Dataset, dataset_key: s
         if missing:
             part = torch.utils.data.Subset(dataset, range(i * shard_size, min(len(dataset), (i + 1) * shard_size)))
             shard_ids, shard = [], {t: [] for t in missing}
-            with inference_autocast(device):
+            # a DataLoader draws its base seed from the global generator: forked, so that a run's random stream
+            # is the same whether its tokens were cached already or not
+            with inference_autocast(device), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 for batch in DataLoader(part, batch_size=batch_size, collate_fn=collate):
                     video = batch["video"].to(device)
                     for t in missing:
