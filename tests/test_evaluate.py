@@ -195,6 +195,7 @@ def test_the_benchmark_scores_every_run_alike_and_lists_missing_families(trained
     assert report["fvd_floor"] is not None and np.isfinite(report["fvd_floor"])
     table = (tmp_path / "eval" / "benchmark.md").read_text()
     assert "| splitter | missing |" in table and "| gan | `debug_fast` | 2 |" in table
+    assert "generated on cpu" in table and {r["generated_on"] for r in report["runs"]} == {"cpu"}  # no GPU here
     assert "Time to quality" in (tmp_path / "eval" / "benchmark.html").read_text()  # the runs' sampling rounds
     with pytest.raises(BadInput, match="protocol=circles_benchmark"):
         _eval(tmp_path, scripted_i3d, f"benchmark=[{trained_run}]", name="refused")

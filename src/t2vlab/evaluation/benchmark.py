@@ -33,7 +33,7 @@ from t2vlab.evaluation.compare import find_runs, plot_time_to_quality
 from t2vlab.evaluation.protocols.base import EvalSet
 from t2vlab.evaluation.sampling import sample
 from t2vlab.runtime.atomic import atomic_path
-from t2vlab.runtime.hardware import inference_autocast
+from t2vlab.runtime.hardware import inference_autocast, inference_device
 
 log = logging.getLogger(__name__)
 FAMILIES = ("gan", "splitter", "magvit")
@@ -88,9 +88,12 @@ def stage_seconds(run: Path, model) -> dict[str, float]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def score_run(run: Path, protocol_cfg: DictConfig, seeds: list[int], load_run) -> dict:
-    """One run under the benchmark protocol: per-seed metrics, their means, timing, parameters."""
+def score_run(run: Path, protocol_cfg: DictConfig, seeds: list[int], load_run,
+              device: str | torch.device = "cpu") -> dict:
+    """One run under the benchmark protocol, generated on `device`: per-seed metrics, their means, timing,
+    parameters."""
     run_path, _, run_cfg, datamodule, model = load_run(str(run), None)
+    model.to(device)
     protocol = instantiate(protocol_cfg)
     protocol.setup_from_run(run_cfg, datamodule, None)
     protocol.load_metrics()
@@ -117,7 +120,7 @@ def score_run(run: Path, protocol_cfg: DictConfig, seeds: list[int], load_run) -
     return {"run": str(run_path), "family": model.family,
             "experiment": OmegaConf.select(run_cfg, "experiment_name") or run_path.parent.name,
             "seed": OmegaConf.select(run_cfg, "seed"), "per_seed": per_seed, "means": means,
-            "seconds_per_clip": float(np.mean(seconds_per_clip)), "train_seconds": stages,
+            "seconds_per_clip": float(np.mean(seconds_per_clip)), "generated_on": str(device), "train_seconds": stages,
             "parameters": parameters(model), "unavailable": {n: str(e) for n, e in protocol.unavailable.items()},
             "num_frames": protocol.num_frames, "clips_per_prompt": k, "prompts": len(prompts)}
 
@@ -198,7 +201,8 @@ def markdown(entries: list[dict], floor: float | None, meta: dict) -> str:
     notes = [f"FVD of real clips against real clips of another seed at the same N: "
              f"{floor:.1f}" if floor is not None else "FVD floor: not measured (no FVD metric)",
              f"{meta['clips_per_prompt']} clips per prompt, {meta['num_frames']} frames, generation seeds "
-             f"{meta['seeds']}; {meta['machine']}, torch {meta['torch']}, {meta['threads']} threads"]
+             f"{meta['seeds']}; {meta['machine']}, torch {meta['torch']}, {meta['threads']} threads; generated on "
+             f"{meta.get('generated_on', 'cpu')}"]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
@@ -234,11 +238,12 @@ def run_benchmark(cfg: DictConfig, load_run) -> dict:
         raise ValueError(f"benchmark={list(targets)} holds no run folders (a folder with .hydra/config.yaml); "
                          "allowed: run folders, sweep folders or globs of them")
     seeds = list(cfg.seeds) if cfg.seeds is not None else [0, 1, 2]
+    device = inference_device(str(cfg.get("device", "auto")))
     scored = []
     for i, run in enumerate(runs, 1):
         start = time.perf_counter()
         log.info("scoring run %d of %d: %s (generation seeds %s)", i, len(runs), run, seeds)
-        scored.append(score_run(run, cfg.protocol, seeds, load_run))
+        scored.append(score_run(run, cfg.protocol, seeds, load_run, device))
         log.info("run %d of %d scored in %.0f s", i, len(runs), time.perf_counter() - start)
     first = scored[0]
     _, _, _, datamodule, _ = load_run(first["run"], None)
@@ -247,7 +252,8 @@ def run_benchmark(cfg: DictConfig, load_run) -> dict:
                        seed=cfg.protocol.real_seed + 1)
     meta = {"clips_per_prompt": first["clips_per_prompt"], "num_frames": first["num_frames"], "seeds": seeds,
             "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "generated_on": str(device)
+            + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")}
     entries = leaderboard(scored)
     out = Path(cfg.paths.output_dir)
     write_outputs(out, entries, scored, floor, meta)
