@@ -355,8 +355,7 @@ def check_ddp(work: Path, device: str) -> list[Row]:
             extra = ["hardware=ddp"]
             devices = torch.cuda.device_count()
         else:
-            extra = ["hardware=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                     "trainer.strategy=ddp_spawn_find_unused_parameters_true", "trainer.precision=32-true"]
+            extra = ["hardware=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
             devices = 2
         out = work / "ddp"
         command = [sys.executable, str(ROOT / "train.py"), "experiment=video_gan_circles", *FAST, *extra,

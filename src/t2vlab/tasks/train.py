@@ -90,6 +90,9 @@ def train(cfg: DictConfig) -> dict:
             log.info("resuming from %s", ckpt)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)  # Ctrl-C: Lightning saves, then exits
         train_seconds = time.perf_counter() - start
+        if not trainer.is_global_zero:  # DDP started by command line (hardware=ddp on GPUs): rank 0 alone scores
+            failed = False
+            return {}
         # under ddp_spawn the steps ran in worker processes: the weights come back, the counters do not
         steps = trainer.global_step or _saved_step(out / "checkpoints" / "last.ckpt")
         log_step = logged_step(trainer) or saved_logged_step(out / "checkpoints" / "last.ckpt")
