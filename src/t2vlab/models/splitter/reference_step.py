@@ -90,7 +90,7 @@ def clip_step(module, clip: dict, labels: list[int], regression_weight: float | 
         return net(text_rows, starts, rises, text_normalized=True).float()
 
     text = hidden if space == "raw" else net.normalize_text(hidden[None])[0]
-    out = {"loss": torch.zeros(())}
+    out = {"loss": torch.zeros((), device=hidden.device)}
     base_preds = []
     if h.base_step:
         starts, changes, rises, true, firsts, anchors = [], [], [], [], [], []
@@ -103,7 +103,7 @@ def clip_step(module, clip: dict, labels: list[int], regression_weight: float | 
                 firsts.append(w_img[0])
                 anchors.append(u)
         starts, changes, true, firsts, anchors = map(torch.stack, (starts, changes, true, firsts, anchors))
-        pred = predict(text[None].expand(len(starts), -1, -1), starts, torch.tensor(rises))
+        pred = predict(text[None].expand(len(starts), -1, -1), starts, torch.tensor(rises, device=starts.device))
         terms = loss_fn(pred, starts, changes)
         out["base"] = terms["loss"].mean()
         out["loss"] = out["loss"] + out["base"]
@@ -141,7 +141,7 @@ def clip_step(module, clip: dict, labels: list[int], regression_weight: float | 
         R = dense_rotation(anchors, starts)  # the text's turn: anchor -> start, one D x D matrix per prediction
         c2 = F.cosine_similarity(anchors, pooled_rows if h.blend == "reference" else starts, dim=-1)
         rows = dense_soft_rotate(text[None].expand(len(starts), -1, -1), R, c2, h.rotation_power)
-        pred = predict(rows, starts, torch.tensor(rises))
+        pred = predict(rows, starts, torch.tensor(rises, device=starts.device))
         out[name] = loss_fn(pred, starts, changes)["loss"].mean()
         out["loss"] = out["loss"] + (weight if name == "regression" else 1.0) * out[name]
     if h.dropout_reg > 0 or h.dropout_weight_reg > 0:
