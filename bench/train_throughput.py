@@ -3,6 +3,9 @@
     .venv/bin/python bench/train_throughput.py EXPERIMENT [OVERRIDE ...] [--iterations 30] [--warmup 5]
         [--precisions 32-true bf16-mixed]
 
+`--profile N` then profiles N iterations of the first precision in a fit of their own (torch.profiler, CPU time
+per operator; a profiled step is slower, so its time is not a throughput figure).
+
 e.g. `bench/train_throughput.py keypoint_vae_circles` (the default recipe) or
 `bench/train_throughput.py magvit_tokenizer_circles`. For each precision it times `trainer.fit` on the composed
 config (the data module, LightningModule and Trainer that `train.py` builds; no logger, checkpoints, sampling or
@@ -98,6 +101,42 @@ def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
             "utilisation": use.as_dict(), "utilisation_line": use.line()}
 
 
+class ProfileIterations(pl.Callback):
+    """torch.profiler over `count` iterations after `warmup`; stops the fit when done."""
+
+    def __init__(self, warmup: int, count: int) -> None:
+        self.warmup, self.count, self.seen, self.profiler = warmup, count, 0, None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self.seen == self.warmup:
+            self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self.profiler.__enter__()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.seen += 1
+        if self.seen == self.warmup + self.count:
+            self.profiler.__exit__(None, None, None)
+            trainer.should_stop = True
+
+
+def profile(overrides: list[str], precision: str, warmup: int, count: int, rows: int = 20) -> dict:
+    """The operators that took the most CPU time over `count` training iterations: their share of the total."""
+    cfg = compose_config(overrides)
+    dm = instantiate(cfg.dataset, cache_dir=None)
+    module = build_model(cfg, dm.vocab)
+    probe = ProfileIterations(warmup, count)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=2 * (warmup + count),
+                         max_epochs=10_000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[probe])
+    trainer.fit(module, datamodule=dm)
+    events = probe.profiler.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:rows]
+    return {"precision": precision, "iterations": count, "total_cpu_ms": round(total / 1000, 1),
+            "operators": [{"name": e.key, "share": round(e.self_cpu_time_total / total, 4), "calls": e.count}
+                          for e in top]}
+
+
 def machine() -> dict:
     return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
             "torch": torch.__version__}
@@ -116,6 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--precisions", nargs="+", default=["32-true", "bf16-mixed"])
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile N iterations of the first precision (operators by CPU time)")
     parser.add_argument("--out", default=None, help="default: bench/results/<experiment>_throughput.json")
     args = parser.parse_args(argv)
     if not (ROOT / "conf" / "experiment" / f"{args.experiment}.yaml").is_file():
@@ -128,6 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"experiment": args.experiment, "machine": machine(), "results": results}
     for r in results:
         print(f"{args.experiment} {report_line(r)}")
+    if args.profile:
+        report["profile"] = profile(overrides, args.precisions[0], args.warmup, args.profile)
+        print(f"operators by CPU time over {args.profile} iterations ({args.precisions[0]}, profiled):")
+        for op in report["profile"]["operators"]:
+            print(f"    {100 * op['share']:5.1f}%  {op['name']} ({op['calls']} calls)")
     out = Path(args.out or ROOT / "bench" / "results" / f"{args.experiment}_throughput.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -66,12 +66,14 @@ def test_the_training_benchmark_times_the_default_recipe_without_its_end_of_fit_
     small = ["dataset.settings.num_videos=40", "dataset.batch_size=4"]
     assert bench.compose_config(["experiment=keypoint_vae_circles", *small]).model.prior_fit_steps == 0
     report = bench.main(["keypoint_vae_circles", *small, "--iterations", "2", "--warmup", "1",
-                         "--precisions", "32-true", "--out", str(tmp_path / "bench.json")])
+                         "--precisions", "32-true", "--profile", "2", "--out", str(tmp_path / "bench.json")])
     assert json.loads((tmp_path / "bench.json").read_text()) == report
     (result,) = report["results"]
     assert result["iterations"] == 2 and result["batch"] == 4 and result["frames_per_batch"] == 40
     assert result["clips_per_second"] == pytest.approx(2 * 4 / result["seconds"], rel=0.01)
     assert result["utilisation"]["flops_per_step"] > 0 and result["utilisation"]["mfu_fp32"] > 0
+    shares = [op["share"] for op in report["profile"]["operators"]]
+    assert report["profile"]["iterations"] == 2 and shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1
 
 
 def test_the_training_benchmark_names_the_recipes_it_knows(capsys):
