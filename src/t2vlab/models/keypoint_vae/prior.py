@@ -22,11 +22,10 @@ code is noised at `draws` random steps per training step (more signal for the sa
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
+from diffusers.models.embeddings import get_timestep_embedding
 from torch import nn
 
 
@@ -46,10 +45,9 @@ class DiffusionPrior(nn.Module):
                                  nn.Linear(hidden, noise_dim))
 
     def _time(self, k: torch.Tensor) -> torch.Tensor:
-        half = self.time_dim // 2
-        freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=k.device) / half)
-        angle = k.float().unsqueeze(1) * freqs
-        return torch.cat([angle.sin(), angle.cos()], dim=1)
+        """[sin, cos] of k at frequencies 1000^(-i / 16), i < 16."""
+        return get_timestep_embedding(k, self.time_dim, flip_sin_to_cos=False, downscale_freq_shift=0,
+                                      max_period=1000)
 
     def forward(self, z: torch.Tensor, k: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """eps_theta: noised codes (B, noise_dim), steps k (B,) and text embeddings (B, text_dim) -> (B, noise_dim)."""
