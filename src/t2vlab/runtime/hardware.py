@@ -52,10 +52,8 @@ def backbone_dtype(precision: str = "32-true") -> str:
 
 def inference_device(name: str, key: str = "device") -> torch.device:
     """Where a trained model generates outside the Trainer: auto (the GPU where torch sees one), cpu or cuda."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"{key}={name} is invalid; allowed: auto, cpu, cuda")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{key}=cuda is invalid here: torch sees no CUDA device; allowed: auto, cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"{key}={name} is invalid; allowed: auto, cpu, cuda")
-    return torch.device(name)
+    return torch.device(torch_device(name))
