@@ -67,30 +67,40 @@ def compose_config(overrides: list[str]):
     return cfg
 
 
-def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
-            peaks: tuple[float, float], accelerator: str = "cpu") -> dict:
-    """Times `iterations` training iterations of the composed config after `warmup` ones.
-
-    Lightning's max_steps counts optimiser steps (two per iteration for a GAN), so the fit is given room for
-    twice the iterations and the timer stops at the batch count."""
+def fit_for(overrides: list[str], precision: str, iterations: int, callbacks: list[pl.Callback],
+            accelerator: str = "cpu"):
+    """trainer.fit on the composed config (the data module and model train.py builds; for the Splitter its backbone
+    and cached embeddings) with `callbacks`, stopped once `iterations` batches have run. Lightning's max_steps
+    counts optimiser steps (two per iteration for a GAN), so the fit is given room for twice as many.
+    Returns (config, data module)."""
     cfg = compose_config(overrides)
-    if model_class(cfg).needs_backbone:  # the Splitter: its backbone and the cached embeddings it trains on
+    if model_class(cfg).needs_backbone:
         dm, backbone = build_data_and_backbone(cfg)
     else:
         dm, backbone = instantiate(cfg.dataset, cache_dir=None), None
     module = build_model(cfg, dm.vocab, backbone)
-    frames_per_batch = getattr(dm, "frames_per_batch", dm.batch_size * cfg.dataset.settings.num_frames)
-    timer, flops = IterationTimer(warmup), StepFlopCounter(batch_index=0)
-    total = warmup + iterations
 
     class Stop(pl.Callback):
-        def on_train_batch_end(self, trainer, *_):
-            trainer.should_stop = timer.count >= total
+        def __init__(self) -> None:
+            self.batches = 0
 
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=2 * total,
+        def on_train_batch_end(self, trainer, *_):
+            self.batches += 1
+            trainer.should_stop = self.batches >= iterations
+
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=2 * iterations,
                          max_epochs=10_000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[timer, flops, Stop()])
+                         enable_model_summary=False, callbacks=[*callbacks, Stop()])
     trainer.fit(module, datamodule=dm)
+    return cfg, dm
+
+
+def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
+            peaks: tuple[float, float], accelerator: str = "cpu") -> dict:
+    """Times `iterations` training iterations of the composed config after `warmup` ones."""
+    timer, flops = IterationTimer(warmup), StepFlopCounter(batch_index=0)
+    cfg, dm = fit_for(overrides, precision, warmup + iterations, [timer, flops], accelerator)
+    frames_per_batch = getattr(dm, "frames_per_batch", dm.batch_size * cfg.dataset.settings.num_frames)
     seconds = timer.end - timer.start
     measured = timer.count - warmup
     use = Utilisation(flops.flops, measured / seconds, *peaks)
@@ -102,7 +112,7 @@ def measure(overrides: list[str], precision: str, iterations: int, warmup: int,
 
 
 class ProfileIterations(pl.Callback):
-    """torch.profiler over `count` iterations after `warmup`; stops the fit when done."""
+    """torch.profiler over `count` iterations after `warmup`."""
 
     def __init__(self, warmup: int, count: int) -> None:
         self.warmup, self.count, self.seen, self.profiler = warmup, count, 0, None
@@ -116,19 +126,12 @@ class ProfileIterations(pl.Callback):
         self.seen += 1
         if self.seen == self.warmup + self.count:
             self.profiler.__exit__(None, None, None)
-            trainer.should_stop = True
 
 
 def profile(overrides: list[str], precision: str, warmup: int, count: int, rows: int = 20) -> dict:
     """The operators that took the most CPU time over `count` training iterations: their share of the total."""
-    cfg = compose_config(overrides)
-    dm = instantiate(cfg.dataset, cache_dir=None)
-    module = build_model(cfg, dm.vocab)
     probe = ProfileIterations(warmup, count)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=2 * (warmup + count),
-                         max_epochs=10_000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[probe])
-    trainer.fit(module, datamodule=dm)
+    fit_for(overrides, precision, warmup + count, [probe])
     events = probe.profiler.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:rows]
