@@ -4,24 +4,24 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 from conftest import subprocess_env
+from entry_points import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ddp_on_two_cpu_processes_writes_one_run(tmp_path):
     env = subprocess_env(T2VLAB_ROOT=str(tmp_path))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "debug=fast", "print_config=false", "hardware=ddp",
+    # rank 0 forked from the imports done once (tests/entry_points.py); Lightning starts rank 1 as a new process
+    result = run_script(
+        [ROOT / "train.py", "debug=fast", "print_config=false", "hardware=ddp",
          "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true", "callbacks.video_sampler=null",
          "evaluation.clips_per_prompt=1",
          f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and "Starting with 2 processes" in log  # really two processes

@@ -182,8 +182,15 @@ def _module(overrides, tmp_path):
     return cfg, datamodule, build_model(cfg, datamodule.vocab, backbone)
 
 
-def _fast_dev_run(overrides, tmp_path):
-    cfg, datamodule, model = _module(overrides, tmp_path)
+@pytest.fixture(scope="module")
+def shared_data(tmp_path_factory) -> Path:
+    """One data folder for the fast-dev-run tests: the clips and their backbone embeddings are computed by the
+    first test of each backbone and read from the cache by the rest."""
+    return tmp_path_factory.mktemp("data")
+
+
+def _fast_dev_run(overrides, tmp_path, data_dir: Path):
+    cfg, datamodule, model = _module([*overrides, f"paths.data_dir={data_dir}"], tmp_path)
     trainer = pl.Trainer(fast_dev_run=2, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=datamodule)
@@ -193,9 +200,9 @@ def _fast_dev_run(overrides, tmp_path):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("loss", LOSSES)
-def test_fast_dev_run_on_circles_unclip(variant, loss, circles_unclip_stack, tmp_path):
+def test_fast_dev_run_on_circles_unclip(variant, loss, circles_unclip_stack, tmp_path, shared_data):
     model = _fast_dev_run([f"model={variant}", f"loss={loss}", "backbone=circles_unclip",
-                           f"backbone.path={circles_unclip_stack}", "dataset.batch_size=4"], tmp_path)
+                           f"backbone.path={circles_unclip_stack}", "dataset.batch_size=4"], tmp_path, shared_data)
     for mode in ("step", "regression"):
         model.hparams.mode = mode
         video = model.generate(["circle moving left", "circle shrinking"], num_frames=5, seed=3)
@@ -212,12 +219,12 @@ def tiny_kandinsky(tmp_path_factory):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("loss", LOSSES)
-def test_fast_dev_run_on_tiny_kandinsky(variant, loss, tiny_kandinsky, tmp_path):
+def test_fast_dev_run_on_tiny_kandinsky(variant, loss, tiny_kandinsky, tmp_path, shared_data):
     prior, decoder = tiny_kandinsky
     model = _fast_dev_run([f"model={variant}", f"loss={loss}", "backbone=kandinsky22", f"backbone.prior_model={prior}",
                            f"backbone.decoder_model={decoder}", "backbone.prior_steps=2", "backbone.decoder_steps=2",
                            "backbone.height=64", "backbone.width=64", "backbone.dtype=float32",
-                           "dataset.settings.num_frames=4", "dataset.batch_size=4"], tmp_path)
+                           "dataset.settings.num_frames=4", "dataset.batch_size=4"], tmp_path, shared_data)
     assert model.net.dim == 32 and model.net.text_len == 77
     video = model.generate(["a red circle"], num_frames=3, seed=0)
     assert video.shape == (1, 3, 3, 64, 64)
