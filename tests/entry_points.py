@@ -7,9 +7,9 @@ process of its own, with its own argv, working folder, environment, exit code an
 as `python script.py` does (`__main__`, the script's folder first on sys.path, atexit handlers at the end). The
 server runs nothing but imports, so no OpenMP or other thread exists when it forks.
 
-What still needs a process started from nothing (the first import; joblib's workers, which wait forever on a
-sweep forked from here) keeps `subprocess` (tests/test_cli.py, the local parallel launcher's test). DDP's rank 0
-is forked from here; Lightning starts rank 1 as a new process, as it does from a shell.
+What still needs a process started from nothing (the first import; joblib's workers, which a sweep forked from
+here waits on for minutes or more) keeps `subprocess` (tests/test_cli.py, the local parallel launcher's test).
+DDP's rank 0 is forked from here; Lightning starts rank 1 as a new process, as it does from a shell.
 """
 
 from __future__ import annotations
