@@ -243,3 +243,25 @@ def test_a_fixed_frame_protocol_gives_its_metrics_the_frames_it_scores():
     same = CirclesProtocol(metrics={})
     same._setup(CirclesSettings(num_frames=10, num_videos=8), ["circle moving left"], [])
     assert same.num_frames == 10 and same.load_context()["settings"].num_frames == 10
+
+
+def test_magvit_ablation_table_script_reads_each_jobs_weights_and_seed_means(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "scripts/magvit_ablation_table.py"
+    spec = importlib.util.spec_from_file_location("magvit_ablation_table", script)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    job = tmp_path / "3"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(
+        "- model.task_weights.frame_prediction=0.5\n- model.task_weights.frame_interpolation=0\n"
+        "- spatial_tasks=0.25\n- experiment=magvit_task_ablation\n")
+    (job / "eval_frame_prediction").mkdir()
+    (job / "eval_frame_prediction" / "metrics.json").write_text(json.dumps({"seeds": [1, 2, 3], "metrics": {
+        "motion_acc/seen_moves": {"value": 0.7, "std_over_seeds": 0.05}, "motion_acc/heldout": {"value": 0.25}}}))
+    cells = [c.strip() for c in table.job_row(job).strip("|").split("|")]
+    assert cells[:4] == ["3", "0.5", "0", "0.25"]
+    assert cells[4:7] == ["-", "-", "-"]  # text-to-video not evaluated: shown as missing, not as zero
+    assert cells[7:10] == ["0.70 ± 0.05", "-", "0.25"] and cells[-1] == "[1, 2, 3]"
+    assert table.job_row(tmp_path / "missing") is None
