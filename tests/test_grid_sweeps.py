@@ -4,6 +4,7 @@ combinations skipped at launch, a failing job recorded while the sweep goes on."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -110,6 +111,29 @@ def test_a_relaunched_sweep_with_ckpt_path_last_continues_each_job_from_its_own_
         metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
         assert metrics["train/global_step"] == 4
         assert Path(metrics["train/resumed_from"]).parent.parent == (tmp_path / "sweep" / job).resolve()
+
+
+def test_a_relaunched_sweep_leaves_finished_jobs_alone_and_starts_unreached_ones_fresh(tmp_path):
+    assert sweep(tmp_path, "logger=none", "seed=0,1").returncode == 0
+    done, unreached = tmp_path / "sweep" / "0", tmp_path / "sweep" / "1"
+    before = (done / "metrics.json").read_bytes()
+    shutil.rmtree(unreached)  # the machine died before the sweep reached job 1
+    result = sweep(tmp_path, "logger=none", "seed=0,1", "ckpt_path=last")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (done / "metrics.json").read_bytes() == before and "already finished" in result.stdout + result.stderr
+    metrics = json.loads((unreached / "metrics.json").read_text())
+    assert metrics["train/global_step"] == 2 and "train/resumed_from" not in metrics  # not job 0's weights
+
+
+def test_compare_leaves_out_the_scorings_written_inside_runs_unless_named(tmp_path):
+    from t2vlab.evaluation.compare import find_runs
+
+    for run in ("sweep/0", "sweep/0/eval_generation", "sweep/1", "sweep/1/eval_generation"):
+        (tmp_path / run / ".hydra").mkdir(parents=True)
+        (tmp_path / run / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    assert find_runs(str(tmp_path / "sweep")) == [tmp_path / "sweep/0", tmp_path / "sweep/1"]
+    assert find_runs(str(tmp_path / "sweep" / "*" / "eval_generation")) == [
+        tmp_path / "sweep/0/eval_generation", tmp_path / "sweep/1/eval_generation"]
 
 
 def test_compare_adds_the_columns_of_generation_variants_runs_were_also_scored_with(tmp_path):

@@ -62,14 +62,17 @@ class Row:
 
 
 def find_runs(target: str) -> list[Path]:
-    """Run folders (those holding .hydra/config.yaml) in a folder, or matched by a glob, at any depth."""
+    """Run folders (those holding .hydra/config.yaml) in a folder, or matched by a glob, at any depth; a run
+    folder inside another (an evaluate.py scoring written into the run it scored) is not a run of its own here
+    (a glob that names it directly still finds it)."""
     matches = [Path(p) for p in sorted(glob.glob(target))] if any(c in target for c in "*?[") else [Path(target)]
     found: set[Path] = set()
     for m in matches:
         if (m / ".hydra" / "config.yaml").is_file():
             found.add(m)
         elif m.is_dir():
-            found.update(p.parent.parent for p in m.rglob(".hydra/config.yaml"))
+            inside = {p.parent.parent for p in m.rglob(".hydra/config.yaml")}
+            found.update(r for r in inside if not any(a in inside for a in r.parents))
     return sorted(found)
 
 

@@ -23,7 +23,7 @@ from t2vlab.loggers.scores import log_scores
 from t2vlab.loggers.step import logged_step, saved_logged_step
 from t2vlab.runtime.checkpoint_file import load_checkpoint
 from t2vlab.runtime.hardware import inference_autocast
-from t2vlab.runtime.resume import resolve_checkpoint, wandb_id_to_resume
+from t2vlab.runtime.resume import finished_metrics, resolve_checkpoint, wandb_id_to_resume
 from t2vlab.tasks.common import (
     build_data_and_backbone,
     build_model,
@@ -38,6 +38,7 @@ from t2vlab.tasks.common import (
     write_json,
 )
 from t2vlab.tasks.preflight import BadInput, check_train_config
+from t2vlab.tasks.run import in_multirun
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,13 @@ def train(cfg: DictConfig) -> dict:
     try:  # everything before the first step: a ValueError here is a bad config value
         check_train_config(cfg)
         experiment_dir = Path(cfg.paths.output_root) / (cfg.get("experiment_name") or cfg.task_name)
-        ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out)
+        if cfg.get("ckpt_path") == "last":
+            done = finished_metrics(out, OmegaConf.select(cfg, "trainer.max_steps"))
+            if done is not None:  # a re-launched sweep: this job had already run to its end
+                log.info("%s already finished (%s, step %d): left as it is; delete it, or its metrics.json, to "
+                         "run it again", out, out / "metrics.json", done["train/global_step"])
+                return done
+        ckpt = resolve_checkpoint(cfg.get("ckpt_path"), experiment_dir, out, in_sweep=in_multirun())
         if ckpt is not None:  # a resumed run keeps what its checkpoint was built on (e.g. MAGVIT's tokenizer)
             cfg = pin_to_checkpoint(cfg, load_checkpoint(ckpt, f"ckpt_path={cfg.get('ckpt_path')}"))
         datamodule, backbone = build_data_and_backbone(cfg)
