@@ -46,6 +46,32 @@ def test_resume_continues_from_the_checkpoint(train_cfg):
     assert metrics["train/frames_per_second"] > 0
 
 
+def test_a_resumed_run_counts_the_training_seconds_of_the_launches_before_it(train_cfg):
+    import torch
+
+    first = train_cfg(name="first")
+    train(first)
+    ckpt_file = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    states = torch.load(ckpt_file, weights_only=True)["callbacks"]
+    before = states["TrainingClock"]["seconds"]
+    sampled_before = states["VideoSampler"]["train_seconds"]
+    assert before > sampled_before > 0  # the sampler leaves out its own sampling time
+
+    resumed = train(train_cfg(f"ckpt_path={ckpt_file}", "trainer.max_steps=8", name="second"))
+    assert resumed["train/seconds_before_resume"] == pytest.approx(before)
+    assert resumed["train/seconds"] > before
+    out = Path(train_cfg(name="second").paths.output_dir)
+    rows = [json.loads(line) for line in (out / "samples" / "scores.jsonl").read_text().splitlines()]
+    assert rows and all(r["train_seconds"] > sampled_before for r in rows)
+
+    # a checkpoint written before the clock existed: the figure covers this launch only, and says so
+    old = torch.load(ckpt_file, weights_only=True)
+    del old["callbacks"]["TrainingClock"]
+    torch.save(old, ckpt_file.with_name("old.ckpt"))
+    legacy = train(train_cfg(f"ckpt_path={ckpt_file.with_name('old.ckpt')}", "trainer.max_steps=8", name="third"))
+    assert legacy["train/seconds_before_resume"] is None and 0 < legacy["train/seconds"] < resumed["train/seconds"]
+
+
 def test_ctrl_c_saves_a_checkpoint_that_resumes(train_cfg):
     import signal
 

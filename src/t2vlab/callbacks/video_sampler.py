@@ -4,8 +4,8 @@ Writes GIFs under `dirpath/<epoch folder>/`, appends to `dirpath/manifest.jsonl`
 and, on circles, their motion accuracy to the run's loggers, at the training batch count (`loggers.step`).
 Prompts default to the data module's training prompts plus its held-out prompts. On circles, each round's scores
 also go to `dirpath/scores.jsonl` with the (optimiser) step and the training seconds so far (wall time since
-training started, less the time spent sampling): time to quality, readable offline (the comparison report plots
-it).
+training started, less the time spent sampling, carried across resumes by the checkpoints): time to quality,
+readable offline (the comparison report plots it).
 """
 
 from __future__ import annotations
@@ -36,9 +36,19 @@ class VideoSampler(pl.Callback):
         self.num_frames, self.fps, self.seed, self.prompts = num_frames, fps, seed, prompts
         self._last_step = -1
         self._started, self._sampling = time.perf_counter(), 0.0  # reset when training starts
+        self._before = 0.0  # training seconds of the launches before a resume
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._started, self._sampling = time.perf_counter(), 0.0
+
+    def _train_seconds(self) -> float:
+        return self._before + time.perf_counter() - self._started - self._sampling
+
+    def state_dict(self) -> dict:
+        return {"train_seconds": self._train_seconds()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._before = float(state["train_seconds"])
 
     def _prompts(self, trainer: pl.Trainer) -> tuple[list[str], list[str], list[str]]:
         dm = trainer.datamodule
@@ -64,7 +74,7 @@ class VideoSampler(pl.Callback):
         if not prompts:
             return
         began = time.perf_counter()
-        train_seconds = began - self._started - self._sampling
+        train_seconds = self._train_seconds()
         was_training = module.training
         module.eval()
         try:

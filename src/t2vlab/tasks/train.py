@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from t2vlab.callbacks.divergence_guard import DivergenceGuard
 from t2vlab.callbacks.rng_state import RNGState
+from t2vlab.callbacks.training_clock import TrainingClock
 from t2vlab.evaluation.circles_scoring import circles_settings, evaluate_circles, print_report
 from t2vlab.evaluation.reports import print_scores
 from t2vlab.evaluation.sampling import write_samples
@@ -86,17 +87,17 @@ def train(cfg: DictConfig) -> dict:
     except ValueError as e:
         raise BadInput(str(e)) from None
     loggers = instantiate_loggers(cfg.get("logger"), cfg, resume_id=wandb_id_to_resume(ckpt))
-    counter = BatchCounter()
+    counter, clock = BatchCounter(), TrainingClock()
     failed = True
     try:
         log_run_labels(loggers)
-        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter, RNGState()],
+        trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=[*callbacks, counter, clock, RNGState()],
                                           logger=loggers or False, default_root_dir=str(out))
         start = time.perf_counter()
         if ckpt is not None:
             log.info("resuming from %s", ckpt)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)  # Ctrl-C: Lightning saves, then exits
-        train_seconds = time.perf_counter() - start
+        launch_seconds = time.perf_counter() - start
         if not trainer.is_global_zero:  # DDP started by command line (hardware=ddp on GPUs): rank 0 alone scores
             failed = False
             return {}
@@ -120,11 +121,14 @@ def train(cfg: DictConfig) -> dict:
                 with generation_settings(model, settings, f"evaluation.variants.{name}"):
                     scores |= {f"{name}/{k}": v for k, v in _evaluate_generator(
                         model, datamodule, cfg.evaluation, out, steps, loggers, log_step, tag=name).items()}
-        fps = counter.batches * datamodule.frames_per_batch / train_seconds if counter.batches else None
-        metrics = {**scores, "train/seconds": train_seconds, "train/global_step": steps,
+        fps = counter.batches * datamodule.frames_per_batch / launch_seconds if counter.batches else None
+        metrics = {**scores, "train/seconds": clock.before + launch_seconds, "train/global_step": steps,
                    "train/frames_per_second": fps}
         if ckpt is not None:
             metrics["train/resumed_from"] = str(ckpt)
+            metrics["train/seconds_before_resume"] = clock.before if clock.restored else None
+            if not clock.restored:
+                log.warning("%s predates the training clock: train/seconds counts this launch only", ckpt)
         guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
         if guard is not None and guard.diverged:
             metrics |= {"train/diverged": True, "train/diverged_at_step": guard.diverged_at}
