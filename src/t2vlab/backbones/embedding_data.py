@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.backbones.base import Backbone
 from t2vlab.backbones.embedding_cache import EmbeddingCache
+from t2vlab.data.resumable_loader import training_loader
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,5 @@ class EmbeddingDataModule(pl.LightningDataModule):
         self.train_set = EmbeddingDataset(self.cache, verify=False)  # build() has just checked every shard
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.num_workers, collate_fn=collate_embeddings,
-                          persistent_workers=self.num_workers > 0)
+        return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
+                               collate_fn=collate_embeddings, persistent_workers=self.num_workers > 0)

@@ -10,6 +10,7 @@ from annotated_types import Ge
 from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.data.circles import CirclesDataset, CirclesSettings, check_prompts
+from t2vlab.data.resumable_loader import training_loader
 from t2vlab.runtime.config_schema import KwargsOf
 from t2vlab.text.word_tokenizer import split_words
 
@@ -73,6 +74,5 @@ class CirclesDataModule(pl.LightningDataModule):
             self.train_set = FramesView(clips, self.settings.num_frames) if self.as_frames else clips
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.num_workers, collate_fn=collate,
-                          persistent_workers=self.num_workers > 0)
+        return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
+                               collate_fn=collate, persistent_workers=self.num_workers > 0)

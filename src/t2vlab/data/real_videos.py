@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from t2vlab.data.clip_cache import ClipCache, VideoEntry
 from t2vlab.data.datamodule import collate
+from t2vlab.data.resumable_loader import training_loader
 from t2vlab.data.video_preprocess import VideoSettings
 from t2vlab.text.word_tokenizer import split_words
 
@@ -131,5 +132,5 @@ class RealVideoDataModule(pl.LightningDataModule):
         if self.settings.num_frames is None:
             raise ValueError("dataset.settings.num_frames=null gives clips of different lengths, which only the "
                              "Splitter's embedding cache takes; allowed for this model: a number of frames")
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.num_workers, collate_fn=collate, persistent_workers=self.num_workers > 0)
+        return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
+                               collate_fn=collate, persistent_workers=self.num_workers > 0)
