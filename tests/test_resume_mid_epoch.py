@@ -66,3 +66,19 @@ def test_the_loader_resumes_its_pass_and_starts_the_next_one_after_a_finished_pa
 
     fixed = ResumableLoader(data, 4, sampler=SequentialSampler(data))  # Lightning's overfit_batches rebuild
     assert [b.tolist() for b in fixed][0] == [0, 1, 2, 3] and fixed.state_dict() == {}
+
+
+def test_a_resumed_run_counts_its_place_in_the_pass_for_its_own_checkpoints(train_cfg):
+    every_batch = [*RUN, "trainer.max_steps=8", "callbacks.model_checkpoint.every_n_train_steps=2"]
+    straight = train_cfg(*every_batch, name="straight")
+    train(straight)
+    first = Path(straight.paths.output_dir) / "checkpoints" / "step000002.ckpt"
+    again = train_cfg(*every_batch, f"ckpt_path={first}", name="again")
+    train(again)  # resumed after batch 1 of pass 0; its own checkpoint after batch 2 must say 2, not 1
+    second = Path(again.paths.output_dir) / "checkpoints" / "step000004.ckpt"
+    state = torch.load(second, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+    assert (state["pass"], state["batches"]) == (0, 2)
+    last = train_cfg(*every_batch, f"ckpt_path={second}", name="last")
+    train(last)
+    expected, got = weights(Path(straight.paths.output_dir)), weights(Path(last.paths.output_dir))
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
