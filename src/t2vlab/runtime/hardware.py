@@ -8,13 +8,23 @@ import functools
 import torch
 
 
+def _cpu_flag(name: str) -> bool:
+    """torch's own CPU feature probe (`torch.cpu._is_<name>_supported`); False where this torch lacks it."""
+    probe = getattr(torch.cpu, f"_is_{name}_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
 @functools.cache
 def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    """True where the CPU has native bf16 instructions (AVX512-BF16 or AMX tiles).
+
+    oneDNN's own answer (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) is also True on AVX512 CPUs without
+    either, where bf16 is emulated and runs about 2-3x slower than fp32 (docs/runs.md); that is why it is not used.
+    """
+    return _cpu_flag("avx512_bf16") or _cpu_flag("amx_tile")
 
 
 def cpu_precision() -> str:
