@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -49,6 +52,16 @@ def train_cfg(tmp_path):
                            tmp_path / name)
 
     return make
+
+
+def load_script(name: str) -> ModuleType:
+    """A file of scripts/ as a module (they are run as files, not imported as a package); registered in
+    sys.modules under its name, where dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

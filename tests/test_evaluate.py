@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, load_script
 
 from t2vlab.data.video_io import write_video
 from t2vlab.loggers.wandb_offline import read_offline_run
@@ -201,18 +201,8 @@ def test_the_benchmark_scores_every_run_alike_and_lists_missing_families(trained
         _eval(tmp_path, scripted_i3d, f"benchmark=[{trained_run}]", name="refused")
 
 
-def _load_script(name: str):
-    """A table script of scripts/ as a module (they are run as files, not imported as a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_splitter_table_script_means_seeds_and_names_the_scorer(tmp_path):
-    table = _load_script("splitter_table")
+    table = load_script("splitter_table")
     for seed, acc in enumerate([0.5, 0.7]):
         run = tmp_path / "dual_base" / str(seed)
         run.mkdir(parents=True)
@@ -251,7 +241,7 @@ def test_a_fixed_frame_protocol_gives_its_metrics_the_frames_it_scores():
 
 
 def test_magvit_ablation_table_script_reads_each_jobs_weights_and_seed_means(tmp_path):
-    table = _load_script("magvit_ablation_table")
+    table = load_script("magvit_ablation_table")
     job = tmp_path / "3"
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(

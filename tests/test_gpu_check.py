@@ -1,23 +1,18 @@
 """scripts/gpu_check.py's logic on the CPU, so that the GPU check cannot rot between the runs on a GPU."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_check")
 
 
 def test_without_cuda_it_says_what_it_would_have_checked(gpu_check, capsys, monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, load_script
 
 from t2vlab.models.splitter.layers import ConcreteDropout, RotaryEmbedding
 from t2vlab.models.splitter.nets import Splitter, SplitterDual, SplitterNext
@@ -278,7 +278,6 @@ def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stac
         apply_generation(model, {"colour": "red"})
 
     # the same run decoded by a backbone whose decoder alone changed, rescored in place
-    import importlib.util
     import shutil
 
     from safetensors.torch import load_file, save_file
@@ -288,9 +287,7 @@ def test_train_task_then_reload_with_another_generation_mode(circles_unclip_stac
     weights = next((sharp / "decoder").glob("*.safetensors"))
     state = load_file(weights)
     save_file({k: v + 0.01 if k.startswith("out.") else v for k, v in state.items()}, weights)
-    spec = importlib.util.spec_from_file_location("rescore_circles", ROOT / "scripts" / "rescore_circles.py")
-    rescore = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rescore)
+    rescore = load_script("rescore_circles")
     assert rescore.main([str(tmp_path / "run"), "--backbone", str(sharp)]) == [tmp_path / "run"]
     again = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert again["backbone/identity"] == rescore_identity(sharp) != model.backbone.identity
