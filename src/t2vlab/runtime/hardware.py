@@ -22,7 +22,7 @@ def cpu_supports_bf16() -> bool:
     """True where the CPU has native bf16 instructions (AVX512-BF16 or AMX tiles).
 
     oneDNN's own answer (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) is also True on AVX512 CPUs without
-    either, where bf16 is emulated and runs about 2-3x slower than fp32 (docs/runs.md); that is why it is not used.
+    either, where bf16 is emulated and trains 1.15-2.1x slower than fp32 (docs/runs.md); that is why it is not used.
     """
     return _cpu_flag("avx512_bf16") or _cpu_flag("amx_tile")
 
