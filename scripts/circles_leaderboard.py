@@ -77,6 +77,17 @@ def score_command(out: Path, plan: list[Stage], python: str = sys.executable) ->
             f"hydra.run.dir={out / 'scores'}"]
 
 
+def run_stage(command: list[str]) -> int:
+    """Run one process to its end and return its exit code. On Ctrl-C the process has the same SIGINT and is
+    saving its interrupted.ckpt: wait for it (subprocess.run would kill it after a quarter of a second)."""
+    process = subprocess.Popen(command, cwd=ROOT)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.wait()
+        raise
+
+
 def preflight(plan: list[Stage], extra: list[str]) -> str | None:
     """Compose every stage's config before any trains: a bad override fails in seconds, not after hours of the
     stages before it. The error text, or None."""
@@ -95,7 +106,7 @@ def preflight(plan: list[Stage], extra: list[str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None, run=subprocess.run) -> int:
+def main(argv: list[str] | None = None, run=run_stage) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "leaderboard")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -116,13 +127,13 @@ def main(argv: list[str] | None = None, run=subprocess.run) -> int:
                 print(f"done already: {stage.folder}", flush=True)
                 continue
             print(shlex.join(command), flush=True)
-            if not args.dry_run and run(command, cwd=ROOT).returncode != 0:
+            if not args.dry_run and run(command) != 0:
                 print(f"stopped: the stage in {stage.folder} did not finish; the same command goes on from its "
                       "newest checkpoint", file=sys.stderr)
                 return 1
         command = score_command(out, plan)
         print(shlex.join(command), flush=True)
-        return 0 if args.dry_run else run(command, cwd=ROOT).returncode
+        return 0 if args.dry_run else run(command)
     except KeyboardInterrupt:
         print("interrupted: the running stage saved its checkpoint; the same command goes on from it", file=sys.stderr)
         return 130

@@ -3,7 +3,11 @@ override stops it before anything trains. The runner is recorded, not executed: 
 
 from __future__ import annotations
 
-import subprocess
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,21 +20,21 @@ def board():
 
 
 class Recorder:
-    """Stands in for subprocess.run: records each command; a train.py stage "finishes" by writing metrics.json,
+    """Stands in for run_stage: records each command; a train.py stage "finishes" by writing metrics.json,
     except the ones named in `fail`."""
 
     def __init__(self, fail: tuple[str, ...] = ()):
         self.commands: list[list[str]] = []
         self.fail = fail
 
-    def __call__(self, command, cwd=None):
+    def __call__(self, command):
         self.commands.append(command)
         folder = next((a.split("=", 1)[1] for a in command if a.startswith("hydra.run.dir=")), None)
         failed = folder is not None and any(f in folder for f in self.fail)
         if folder is not None and not failed and "train.py" in command[1]:
             Path(folder).mkdir(parents=True, exist_ok=True)
             (Path(folder) / "metrics.json").write_text("{}")
-        return subprocess.CompletedProcess(command, 1 if failed else 0)
+        return 1 if failed else 0
 
 
 def arg(command: list[str], key: str) -> str | None:
@@ -102,3 +106,33 @@ def test_the_dry_run_prints_every_command_and_runs_none(board, tmp_path, capsys)
     assert record.commands == []
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and "seed=4" in lines[0] and "protocol=circles_benchmark" in lines[1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the child process in /proc")
+def test_ctrl_c_waits_for_the_stage_to_save_before_the_board_stops(board, tmp_path):
+    # the stage, like train.py, takes a while after SIGINT to write its checkpoint; the board must not kill it
+    saved, started = tmp_path / "interrupted.ckpt", tmp_path / "started"
+    stage = (f"import signal, sys, time, pathlib\n"
+             f"def save(*_):\n    time.sleep(1.0)\n    pathlib.Path({str(saved)!r}).write_text('ok')\n    sys.exit(1)\n"
+             f"signal.signal(signal.SIGINT, save)\npathlib.Path({str(started)!r}).write_text('')\ntime.sleep(60)\n")
+    command = [sys.executable, "-c", stage]
+
+    def ctrl_c():  # what a terminal does: SIGINT to the board and to its child
+        deadline = time.time() + 30
+        while not started.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        child = next(int(p) for p in os.listdir("/proc") if p.isdigit() and _is_child(int(p), os.getpid()))
+        os.kill(child, signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        board.run_stage(command)
+    assert saved.read_text() == "ok"
+
+
+def _is_child(pid: int, parent: int) -> bool:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, IndexError, ValueError):
+        return False
