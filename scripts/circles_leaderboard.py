@@ -61,7 +61,6 @@ def stages(out: Path, seeds: list[int], entries: list[str]) -> list[Stage]:
     return plan
 
 
-
 def train_command(stage: Stage, extra: list[str], python: str = sys.executable) -> list[str] | None:
     """train.py's command line for a stage: None when it has finished, a resume when it has checkpoints."""
     if (stage.folder / "metrics.json").is_file():
