@@ -103,4 +103,4 @@ class EmbeddingDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
-                               collate_fn=collate_embeddings, persistent_workers=self.num_workers > 0)
+                               collate_fn=collate_embeddings)

@@ -75,4 +75,4 @@ class CirclesDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
-                               collate_fn=collate, persistent_workers=self.num_workers > 0)
+                               collate_fn=collate)

@@ -133,4 +133,4 @@ class RealVideoDataModule(pl.LightningDataModule):
             raise ValueError("dataset.settings.num_frames=null gives clips of different lengths, which only the "
                              "Splitter's embedding cache takes; allowed for this model: a number of frames")
         return training_loader(self, self.train_set, self.batch_size, num_workers=self.num_workers,
-                               collate_fn=collate, persistent_workers=self.num_workers > 0)
+                               collate_fn=collate)

@@ -73,9 +73,10 @@ class ResumableLoader(DataLoader):
         self._seed, self._pass, self._skip = int(state["seed"]), int(state["pass"]) - 1, int(state["batches"])
 
 
-def training_loader(datamodule, dataset: Dataset, batch_size: int, **kwargs) -> DataLoader:
-    """The data module's shuffled training loader: resumable on one process; under DDP a plain one, which
-    Lightning rebuilds with its distributed sampler (a pass then starts again on resume)."""
+def training_loader(datamodule, dataset: Dataset, batch_size: int, num_workers: int = 0, **kwargs) -> DataLoader:
+    """The data module's shuffled training loader (workers kept between passes): resumable on one process; under
+    DDP a plain one, which Lightning rebuilds with its distributed sampler (a pass then starts again on resume)."""
+    kwargs.update(num_workers=num_workers, persistent_workers=num_workers > 0)
     trainer = getattr(datamodule, "trainer", None)
     if trainer is not None and trainer.world_size > 1:
         return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, **kwargs)
